@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# smtpwatch: libbpf-bootstrap style build. Everything lands in build/.
+OUTPUT := build
+CLANG ?= clang
+LLVM_STRIP ?= llvm-strip
+BPFTOOL ?= bpftool
+CC ?= cc
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+VMLINUX := vmlinux/$(ARCH)
+PKGS := libbpf libelf zlib libcjson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -O2 -g
+CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -Iagent -I$(OUTPUT) $(PKG_CFLAGS)
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Iinclude -I$(VMLINUX) -Ibpf
+LDLIBS := $(PKG_LIBS)
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+
+# Pure userspace logic: no BPF, unit-tested without root.
+PURE_SRCS := agent/smtp.c agent/community_id.c agent/textsafe.c agent/util.c
+AGENT_SRCS := $(filter-out $(PURE_SRCS),$(wildcard agent/*.c))
+PURE_OBJS := $(patsubst agent/%.c,$(OUTPUT)/agent/%.o,$(PURE_SRCS))
+AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/agent/%.o,$(AGENT_SRCS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRCS))
+BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
+BPFT_BINS := $(patsubst tests/bpf/%.c,$(OUTPUT)/tests/%,$(BPFT_SRCS))
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
+
+.DELETE_ON_ERROR:
+.PHONY: all deps run test test-unit test-kernels clean vmlinux
+
+all: $(OUTPUT)/smtpwatch
+
+deps:
+	$(Q)scripts/install-deps.sh
+
+$(OUTPUT) $(OUTPUT)/agent $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/smtpwatch/events.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@ # DWARF only: BTF stays for CO-RE
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<))_bpf > $@
+
+$(OUTPUT)/agent/%.o: agent/%.c $(wildcard agent/*.h) include/smtpwatch/events.h $(SKELS) | $(OUTPUT)/agent
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(OUTPUT)/smtpwatch: $(AGENT_OBJS) $(PURE_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
+
+# Unit tests link the pure objects, built again with sanitizers.
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+$(OUTPUT)/tests/test_%: tests/unit/test_%.c $(PURE_SRCS) $(wildcard agent/*.h) tests/unit/check.h | $(OUTPUT)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN) -Itests/unit $< $(PURE_SRCS) $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/test_%: tests/bpf/test_%.c $(SKELS) tests/unit/check.h | $(OUTPUT)/tests
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $< $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/%: tests/tools/%.c | $(OUTPUT)/tests
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@
+
+tests-build: $(OUTPUT)/smtpwatch $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS)
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(OUTPUT)/smtpwatch run --output -
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory tests-build
+	$(Q)tests/run.sh
+
+test-unit: $(UNIT_BINS)
+	$(Q)tests/run.sh unit
+
+test-kernels: deps
+	$(Q)$(MAKE) --no-print-directory tests-build
+	$(Q)tests/run.sh kernels
+
+vmlinux:
+	$(Q)scripts/gen-vmlinux.sh
+
+clean:
+	$(Q)rm -rf $(OUTPUT)

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Command-line entry: smtpwatch COMMAND [OPTIONS]. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "agent.h"
+#include "control.h"
+#include "log.h"
+#include "util.h"
+
+static const char usage_main[] =
+	"Usage: smtpwatch COMMAND [OPTIONS]\n"
+	"Find the process behind every SMTP connection this host opens.\n\n"
+	"Commands:\n"
+	"  run       attach the kernel programs and write events (JSON lines)\n"
+	"  status    print the running agent's state as JSON\n"
+	"  version   print the version\n\n"
+	"Run 'smtpwatch COMMAND --help' for a command's options.\n";
+
+static const char usage_run[] =
+	"Usage: smtpwatch run [OPTIONS]\n"
+	"Attach to every connect(), the cgroup v2 root and every interface, and write\n"
+	"one JSON line per event until SIGINT or SIGTERM; then detach everything.\n\n"
+	"  -o, --output FILE|-      where events go (default: - for stdout)\n"
+	"  -S, --socket PATH        control socket (default " SW_DEFAULT_SOCKET ")\n"
+	"  -p, --ports LIST         watched TCP ports, comma separated (default 25,465,587,2525)\n"
+	"      --ring-size BYTES    kernel ring buffer, power of two, K/M/G suffixes (default 4M)\n"
+	"      --max-sessions N     sessions tracked at once before the oldest is closed (default 4096)\n"
+	"      --idle-timeout SECS  report a session that stays silent this long (default 60)\n"
+	"  -v, --verbose            more messages; twice for libbpf's debug log\n"
+	"  -h, --help               this text\n";
+
+static const char usage_status[] =
+	"Usage: smtpwatch status [--socket PATH]\n"
+	"Print the agent's state as JSON: attach modes, counters, losses.\n"
+	"Exit 0 only when the agent is up with all its hooks attached, 69 otherwise.\n";
+
+static int parse_ports(const char *s, struct sw_run_opts *o)
+{
+	char *dup = strdup(s), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	o->nports = 0;
+	for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+		long v = strtol(tok, &end, 10);
+
+		if (*end || v < 1 || v > 65535 || o->nports >= SW_MAX_PORTS) {
+			ret = -EINVAL;
+			break;
+		}
+		o->ports[o->nports++] = v;
+	}
+	free(dup);
+	return ret ?: (o->nports ? 0 : -EINVAL);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "ports", required_argument, NULL, 'p' },
+		{ "ring-size", required_argument, NULL, 'r' },
+		{ "max-sessions", required_argument, NULL, 'm' },
+		{ "idle-timeout", required_argument, NULL, 't' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct sw_run_opts o = {
+		.socket_path = SW_DEFAULT_SOCKET,
+		.ports = { 25, 465, 587, 2525 },
+		.nports = 4,
+		.ring_bytes = 4 << 20,
+		.max_sessions = 4096,
+		.idle_timeout_s = 60,
+	};
+	uint64_t v;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "o:S:p:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			o.output = optarg;
+			break;
+		case 'S':
+			o.socket_path = optarg;
+			break;
+		case 'p':
+			if (parse_ports(optarg, &o)) {
+				fprintf(stderr, "smtpwatch: --ports takes 1 to %d port numbers (1-65535), comma separated\n",
+					SW_MAX_PORTS);
+				return EX_SW_USAGE;
+			}
+			break;
+		case 'r':
+			if (sw_parse_size(optarg, &v) || v < 4096 || (v & (v - 1)) || v > (1ULL << 30)) {
+				fprintf(stderr, "smtpwatch: --ring-size must be a power of two from 4K to 1G\n");
+				return EX_SW_USAGE;
+			}
+			o.ring_bytes = v;
+			break;
+		case 'm':
+			if (sw_parse_size(optarg, &v) || v < 16 || v > 1000000) {
+				fprintf(stderr, "smtpwatch: --max-sessions must be from 16 to 1000000\n");
+				return EX_SW_USAGE;
+			}
+			o.max_sessions = v;
+			break;
+		case 't':
+			if (sw_parse_size(optarg, &v) || v < 1 || v > 86400) {
+				fprintf(stderr, "smtpwatch: --idle-timeout must be from 1 to 86400 seconds\n");
+				return EX_SW_USAGE;
+			}
+			o.idle_timeout_s = v;
+			break;
+		case 'v':
+			sw_verbose++;
+			break;
+		case 'h':
+			fputs(usage_run, stdout);
+			return 0;
+		default:
+			fputs(usage_run, stderr);
+			return EX_SW_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "smtpwatch: run takes no arguments (got '%s')\n", argv[optind]);
+		return EX_SW_USAGE;
+	}
+	return sw_run(&o);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *path = SW_DEFAULT_SOCKET;
+	cJSON *r;
+	char *s;
+	int c, ok;
+
+	while ((c = getopt_long(argc, argv, "S:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			path = optarg;
+			break;
+		case 'h':
+			fputs(usage_status, stdout);
+			return 0;
+		default:
+			fputs(usage_status, stderr);
+			return EX_SW_USAGE;
+		}
+	}
+	r = sw_control_request(path, "status");
+	if (!r) {
+		int err = errno;
+
+		fprintf(stderr, "smtpwatch: no agent answers on %s (%s): start one with 'smtpwatch run'\n",
+			path, strerror(err));
+		return err == EACCES || err == EPERM ? EX_SW_NOPERM : EX_SW_UNAVAILABLE;
+	}
+	if (cJSON_IsString(cJSON_GetObjectItem(r, "error"))) {
+		fprintf(stderr, "smtpwatch: %s\n", cJSON_GetObjectItem(r, "error")->valuestring);
+		cJSON_Delete(r);
+		return EX_SW_NOPERM;
+	}
+	s = cJSON_Print(r);
+	if (s)
+		puts(s);
+	free(s);
+	ok = cJSON_IsTrue(cJSON_GetObjectItem(r, "ok"));
+	cJSON_Delete(r);
+	return ok ? 0 : EX_SW_UNAVAILABLE;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd || !strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		fputs(usage_main, cmd ? stdout : stderr);
+		return cmd ? 0 : EX_SW_USAGE;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("smtpwatch %s\n", SW_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "status"))
+		return cmd_status(argc - 1, argv + 1);
+	fprintf(stderr, "smtpwatch: unknown command '%s'\n%s", cmd, usage_main);
+	return EX_SW_USAGE;
+}

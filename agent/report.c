@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "community_id.h"
+#include "procinfo.h"
+#include "report.h"
+#include "smtp.h"
+#include "textsafe.h"
+#include "util.h"
+
+#define IPPROTO_TCP_NUM 6
+
+void sw_report_resolve(struct sw_session *s)
+{
+	const struct sw_connect *c = &s->conn;
+	char buf[4096];
+	ssize_t n;
+
+	if (c->exe_len > 0 && c->exe_len < SW_EXE_LEN) {
+		s->exe = strndup(c->exe, c->exe_len);
+	} else if (!sw_proc_exe(c->tgid, buf, sizeof(buf))) {
+		/* Exec'd before the agent started: /proc, while the process lives. */
+		s->exe = strdup(buf);
+	}
+	if (c->args_len > 0 && c->args_len < SW_ARGS_LEN) {
+		s->args = malloc(c->args_len);
+		if (s->args) {
+			memcpy(s->args, c->args, c->args_len);
+			s->args_len = c->args_len;
+		}
+		s->args_truncated = c->args_len == SW_ARGS_LEN - 1;
+	} else if ((n = sw_proc_cmdline(c->tgid, buf, sizeof(buf))) > 0) {
+		s->args = malloc(n);
+		if (s->args) {
+			memcpy(s->args, buf, n);
+			s->args_len = n;
+		}
+	}
+	if (sw_proc_cgroup(c->tgid, s->cgroup, sizeof(s->cgroup)))
+		s->cgroup[0] = 0;
+	sw_container_id(s->cgroup[0] ? s->cgroup : c->cgroup_name, s->container_id,
+			sizeof(s->container_id));
+}
+
+/* Add raw network or process bytes as a JSON string, made safe first. */
+static void add_bytes(cJSON *obj, const char *key, const void *p, size_t len)
+{
+	char *t = sw_text_json(p, len);
+
+	if (t) {
+		cJSON_AddStringToObject(obj, key, t);
+		free(t);
+	}
+}
+
+static void add_cstr(cJSON *obj, const char *key, const char *s, size_t max)
+{
+	add_bytes(obj, key, s, strnlen(s, max));
+}
+
+static void add_process(cJSON *ev, const struct sw_session *s)
+{
+	const struct sw_connect *c = &s->conn;
+	cJSON *p = sw_obj(ev, "process"), *args;
+	char num[32];
+
+	cJSON_AddNumberToObject(p, "pid", c->tgid);
+	cJSON_AddNumberToObject(sw_obj(p, "thread"), "id", c->tid);
+	add_cstr(p, "name", c->comm, sizeof(c->comm));
+	if (s->exe)
+		add_cstr(p, "executable", s->exe, 4096);
+	else
+		add_cstr(p, "executable", c->exe_name, sizeof(c->exe_name));
+	args = cJSON_AddArrayToObject(p, "args");
+	for (size_t off = 0; s->args && off < s->args_len;) {
+		size_t n = strnlen(s->args + off, s->args_len - off);
+		char *t = sw_text_json((const uint8_t *)s->args + off, n);
+
+		if (t) {
+			cJSON_AddItemToArray(args, cJSON_CreateString(t));
+			free(t);
+		}
+		off += n + 1;
+	}
+	if (s->args_truncated)
+		cJSON_AddBoolToObject(p, "args_truncated", 1);
+	cJSON_AddNumberToObject(sw_obj(p, "parent"), "pid", c->ppid);
+	snprintf(num, sizeof(num), "%u", c->uid);
+	cJSON_AddStringToObject(sw_obj(ev, "user"), "id", num);
+	cJSON_AddStringToObject(sw_obj(ev, "user"), "name", sw_user_name(c->uid));
+	snprintf(num, sizeof(num), "%u", c->gid);
+	cJSON_AddStringToObject(sw_obj(ev, "group"), "id", num);
+	if (s->container_id[0])
+		cJSON_AddStringToObject(sw_obj(ev, "container"), "id", s->container_id);
+	if (s->cgroup[0])
+		add_cstr(sw_obj(ev, "smtpwatch"), "cgroup", s->cgroup, sizeof(s->cgroup));
+	cJSON_AddNumberToObject(sw_obj(ev, "smtpwatch"), "cgroup_id", (double)c->cgroup_id);
+}
+
+static void add_endpoint(cJSON *ev, const char *name, const struct sw_addr *a)
+{
+	cJSON *o = sw_obj(ev, name);
+	char ip[64];
+
+	sw_format_addr(a->family == AF_INET ? AF_INET : AF_INET6, a->addr, ip, sizeof(ip));
+	cJSON_AddStringToObject(o, "ip", ip);
+	cJSON_AddNumberToObject(o, "port", a->port);
+}
+
+static void add_network(cJSON *ev, const struct sw_session *s)
+{
+	cJSON *n = sw_obj(ev, "network");
+	char cid[COMMUNITY_ID_LEN];
+
+	cJSON_AddStringToObject(n, "type", s->dst.family == AF_INET ? "ipv4" : "ipv6");
+	cJSON_AddStringToObject(n, "transport", "tcp");
+	cJSON_AddStringToObject(n, "protocol", "smtp");
+	if (s->have_src &&
+	    !community_id_v1(0, s->dst.family == AF_INET ? AF_INET : AF_INET6, s->src.addr,
+			     s->dst.addr, s->src.port, s->dst.port, IPPROTO_TCP_NUM, cid, sizeof(cid)))
+		cJSON_AddStringToObject(n, "community_id", cid);
+}
+
+int sw_report_connect(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real)
+{
+	cJSON *ev = sw_event_new(o, "connection_attempted", s->conn.hdr.ts_ns + mono_to_real);
+
+	if (!ev)
+		return -ENOMEM;
+	cJSON_AddStringToObject(sw_obj(ev, "event"), "kind", "event");
+	cJSON_AddStringToObject(sw_obj(ev, "event"), "type", "start");
+	add_process(ev, s);
+	add_endpoint(ev, "destination", &s->dst);
+	cJSON_AddStringToObject(sw_obj(ev, "network"), "type",
+				s->dst.family == AF_INET ? "ipv4" : "ipv6");
+	cJSON_AddStringToObject(sw_obj(ev, "network"), "transport", "tcp");
+	if (s->conn.flags & SW_CONN_MAPPED_V4)
+		cJSON_AddBoolToObject(sw_obj(ev, "smtpwatch"), "v4_mapped", 1);
+	return sw_output_write(o, ev);
+}
+
+static void add_smtp(cJSON *ev, const struct sw_session *s)
+{
+	uint32_t clen = sw_stream_contiguous(&s->st[SW_DIR_CLIENT]);
+	uint32_t slen = sw_stream_contiguous(&s->st[SW_DIR_SERVER]);
+	cJSON *m = sw_obj(ev, "smtp"), *arr;
+	struct smtp_dialogue d;
+
+	smtp_parse(s->st[0].buf, clen, s->st[1].buf, slen, &d);
+	if (d.helo_verb[0]) {
+		cJSON_AddStringToObject(m, "helo_verb", d.helo_verb);
+		add_bytes(m, "helo", d.helo.p, d.helo.len);
+	}
+	if (d.mail_from.p)
+		add_bytes(m, "mail_from", d.mail_from.p, d.mail_from.len);
+	arr = cJSON_AddArrayToObject(m, "rcpt_to");
+	for (int i = 0; i < d.n_rcpt; i++) {
+		char *t = sw_text_json(d.rcpt_to[i].p, d.rcpt_to[i].len);
+
+		if (t) {
+			cJSON_AddItemToArray(arr, cJSON_CreateString(t));
+			free(t);
+		}
+	}
+	if (d.banner_code) {
+		add_bytes(m, "banner", d.banner.p, d.banner.len);
+		cJSON_AddNumberToObject(m, "banner_code", d.banner_code);
+	}
+	arr = cJSON_AddArrayToObject(m, "replies");
+	for (int i = 0; i < d.n_replies; i++) {
+		cJSON *r = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(r, "code", d.replies[i].code);
+		add_bytes(r, "text", d.replies[i].text.p, d.replies[i].text.len);
+		cJSON_AddItemToArray(arr, r);
+	}
+	cJSON_AddBoolToObject(m, "starttls", d.starttls);
+	if (d.tls)
+		cJSON_AddBoolToObject(m, "tls", 1);
+	/* The client spoke before the server's banner: bots do, MTAs wait. */
+	if (s->st[0].first_ns && (!s->st[1].first_ns || s->st[0].first_ns < s->st[1].first_ns))
+		cJSON_AddBoolToObject(m, "pregreet", 1);
+	if (d.not_smtp)
+		cJSON_AddBoolToObject(m, "not_smtp", 1);
+	cJSON_AddNumberToObject(m, "commands", d.n_commands);
+	cJSON_AddNumberToObject(sw_obj(ev, "source"), "bytes_captured", clen);
+	cJSON_AddNumberToObject(sw_obj(ev, "destination"), "bytes_captured", slen);
+	if (clen < s->st[0].end || slen < s->st[1].end)
+		cJSON_AddBoolToObject(sw_obj(ev, "smtpwatch"), "capture_gap", 1);
+}
+
+int sw_report_session(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real,
+		      const char *ifname)
+{
+	uint64_t start = s->start_ns + mono_to_real;
+	uint64_t end = (s->close_ns ? s->close_ns : s->last_ns) + mono_to_real;
+	cJSON *ev = sw_event_new(o, s->wire ? "smtp_unattributed" : "smtp_session", start);
+	cJSON *e;
+	char ts[64];
+
+	if (!ev)
+		return -ENOMEM;
+	e = sw_obj(ev, "event");
+	cJSON_AddStringToObject(e, "kind", "event");
+	cJSON_AddStringToObject(e, "type", "end");
+	sw_format_time(start, ts, sizeof(ts));
+	cJSON_AddStringToObject(e, "start", ts);
+	sw_format_time(end, ts, sizeof(ts));
+	cJSON_AddStringToObject(e, "end", ts);
+	cJSON_AddNumberToObject(e, "duration", (double)(end > start ? end - start : 0));
+	if (!s->wire && s->have_conn)
+		add_process(ev, s);
+	if (s->have_src)
+		add_endpoint(ev, "source", &s->src);
+	add_endpoint(ev, "destination", &s->dst);
+	add_network(ev, s);
+	add_smtp(ev, s);
+	if (s->wire && ifname)
+		cJSON_AddStringToObject(sw_obj(ev, "observer.egress.interface"), "name", ifname);
+	cJSON_AddStringToObject(sw_obj(ev, "smtpwatch"), "close",
+				s->closed & SW_CLOSE_RST ? "rst"
+				: s->closed & (SW_CLOSE_FIN_CLIENT | SW_CLOSE_FIN_SERVER) ? "fin"
+				: s->closed & SW_CLOSE_RELEASE ? "release"
+				: "timeout");
+	if (s->have_conn && (s->conn.flags & SW_CONN_MAPPED_V4))
+		cJSON_AddBoolToObject(sw_obj(ev, "smtpwatch"), "v4_mapped", 1);
+	return sw_output_write(o, ev);
+}

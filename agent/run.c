@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The agent: one epoll loop over the ring buffer, a signalfd, a timerfd, the
+ * netlink socket and the control socket. No work happens in signal handlers.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "smtpwatch.skel.h"
+#include "agent.h"
+#include "control.h"
+#include "ifaces.h"
+#include "loader.h"
+#include "log.h"
+#include "output.h"
+#include "report.h"
+#include "session.h"
+#include "util.h"
+
+#define TICK_NS (200 * 1000000ULL)
+/* After a FIN/RST/close, wait this long for the last reordered bytes. */
+#define LINGER_NS (300 * 1000000ULL)
+
+enum { EP_RING = 1, EP_SIGNAL, EP_TIMER, EP_NETLINK, EP_CONTROL };
+
+struct agent {
+	const struct sw_run_opts *opts;
+	struct sw_loader ld;
+	struct sw_ifaces ifs;
+	struct sw_sessions tbl;
+	struct sw_output out;
+	struct ring_buffer *rb;
+	int epfd, sigfd, timerfd, ctlfd;
+	bool ticking, stop;
+	int64_t mono_to_real;
+	uint64_t started_mono;
+	uint64_t *forget;
+	uint32_t nforget, forget_cap;
+	struct {
+		uint64_t records, connects, sessions, unattributed, orphan_data, bad_records;
+		uint64_t stream_errors;
+	} n;
+};
+
+static void clock_sync(struct agent *a)
+{
+	a->mono_to_real = (int64_t)(sw_now_ns(CLOCK_REALTIME) - sw_now_ns(CLOCK_MONOTONIC));
+}
+
+static void tick_arm(struct agent *a, bool on)
+{
+	struct itimerspec its = { 0 };
+
+	if (on == a->ticking)
+		return;
+	if (on) {
+		its.it_value.tv_nsec = TICK_NS;
+		its.it_interval.tv_nsec = TICK_NS;
+	}
+	timerfd_settime(a->timerfd, 0, &its, NULL);
+	a->ticking = on;
+}
+
+static const char *ifname_of(struct agent *a, uint32_t ifindex)
+{
+	for (int i = 0; i < a->ifs.n; i++)
+		if ((uint32_t)a->ifs.ifs[i].ifindex == ifindex)
+			return a->ifs.ifs[i].name;
+	return NULL;
+}
+
+static void forget_wire(struct agent *a, const struct sw_session *s)
+{
+	struct sw_wire_key k = { 0 };
+
+	memcpy(k.saddr, s->src.addr, 16);
+	memcpy(k.daddr, s->dst.addr, 16);
+	k.sport = htons(s->src.port);
+	k.dport = htons(s->dst.port);
+	k.family = s->src.family;
+	bpf_map_delete_elem(bpf_map__fd(a->ld.skel->maps.wire_flows), &k);
+}
+
+static void session_finish(struct agent *a, struct sw_session *s, bool in_table)
+{
+	if (in_table)
+		sw_session_remove(&a->tbl, s);
+	if (s->wire || s->have_conn) {
+		sw_report_session(&a->out, s, a->mono_to_real, ifname_of(a, s->ifindex));
+		if (s->wire)
+			a->n.unattributed++;
+		else
+			a->n.sessions++;
+	}
+	if (s->wire) {
+		forget_wire(a, s);
+	} else {
+		if (a->nforget == a->forget_cap) {
+			uint32_t cap = a->forget_cap ? a->forget_cap * 2 : 256;
+			uint64_t *f = realloc(a->forget, cap * sizeof(*f));
+
+			if (f) {
+				a->forget = f;
+				a->forget_cap = cap;
+			}
+		}
+		if (a->nforget < a->forget_cap)
+			a->forget[a->nforget++] = s->id;
+	}
+	sw_session_destroy(s);
+}
+
+static struct sw_session *session_new(struct agent *a, uint64_t id, uint64_t ts)
+{
+	struct sw_session *old = sw_session_find(&a->tbl, id), *ev, *s;
+
+	/* The same socket connecting again: the earlier attempt is over. */
+	if (old)
+		session_finish(a, old, true);
+	s = sw_session_add(&a->tbl, id, ts, &ev);
+	if (ev)
+		session_finish(a, ev, false);
+	return s;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct agent *a = ctx;
+	const struct sw_hdr *h = data;
+	struct sw_session *s;
+
+	a->n.records++;
+	if (size < sizeof(*h) || h->size > size) {
+		a->n.bad_records++;
+		return 0;
+	}
+	switch (h->type) {
+	case SW_EV_CONNECT: {
+		const struct sw_connect *c = data;
+
+		if (size < sizeof(*c))
+			break;
+		a->n.connects++;
+		s = session_new(a, h->id, h->ts_ns);
+		if (!s)
+			break;
+		s->have_conn = true;
+		s->conn = *c;
+		s->dst = c->dst;
+		sw_report_resolve(s);
+		sw_report_connect(&a->out, s, a->mono_to_real);
+		break;
+	}
+	case SW_EV_WIRE: {
+		const struct sw_flow *f = data;
+
+		if (size < sizeof(*f))
+			break;
+		s = session_new(a, h->id, h->ts_ns);
+		if (!s)
+			break;
+		s->wire = true;
+		s->src = f->src;
+		s->dst = f->dst;
+		s->have_src = true;
+		s->ifindex = f->ifindex;
+		break;
+	}
+	case SW_EV_SYN: {
+		const struct sw_flow *f = data;
+
+		s = sw_session_find(&a->tbl, h->id);
+		if (s && size >= sizeof(*f)) {
+			s->src = f->src;
+			s->have_src = true;
+		}
+		break;
+	}
+	case SW_EV_DATA: {
+		const struct sw_data *d = data;
+
+		s = sw_session_find(&a->tbl, h->id);
+		if (!s) {
+			a->n.orphan_data++;
+			break;
+		}
+		if (size < sizeof(*d) || d->dir > SW_DIR_SERVER || d->len > SW_DATA_MAX ||
+		    sw_stream_put(&s->st[d->dir], d->offset, d->data, d->len, h->ts_ns))
+			a->n.stream_errors++;
+		s->last_ns = h->ts_ns;
+		break;
+	}
+	case SW_EV_CLOSE: {
+		const struct sw_close *c = data;
+
+		s = sw_session_find(&a->tbl, h->id);
+		if (!s || size < sizeof(*c))
+			break;
+		s->closed |= c->reason;
+		if (!s->close_ns)
+			s->close_ns = h->ts_ns;
+		s->last_ns = h->ts_ns;
+		/* The first close sets the deadline: the event is out within 2 s of it. */
+		if (!s->closing) {
+			s->closing = true;
+			s->deadline_ns = sw_now_ns(CLOCK_MONOTONIC) + LINGER_NS;
+		}
+		break;
+	}
+	default:
+		a->n.bad_records++;
+	}
+	if (a->tbl.count)
+		tick_arm(a, true);
+	return 0;
+}
+
+static void expire(struct agent *a, bool all)
+{
+	uint64_t now = sw_now_ns(CLOCK_MONOTONIC);
+	uint64_t idle = (uint64_t)a->opts->idle_timeout_s * 1000000000ULL;
+	struct sw_session *s = a->tbl.oldest, *next;
+
+	for (; s; s = next) {
+		next = s->next;
+		if (all || (s->closing && now >= s->deadline_ns) || now - s->last_ns >= idle)
+			session_finish(a, s, true);
+	}
+	if (a->nforget) {
+		sw_loader_forget_flows(&a->ld, a->forget, a->nforget);
+		a->nforget = 0;
+	}
+	sw_output_flush(&a->out);
+	if (!a->tbl.count)
+		tick_arm(a, false);
+}
+
+static cJSON *status_answer(const char *cmd, void *ctx)
+{
+	struct agent *a = ctx;
+	uint64_t k[SW_STAT_MAX] = { 0 };
+	cJSON *r = cJSON_CreateObject(), *o, *arr;
+	bool ok;
+
+	if (strcmp(cmd, "status")) {
+		cJSON_AddStringToObject(r, "error", "unknown command: the agent answers \"status\"");
+		return r;
+	}
+	sw_loader_stats(&a->ld, k);
+	ok = a->ld.nlinks == 7 && a->ifs.mode != SW_TC_NONE && !sw_ifaces_failed(&a->ifs);
+	cJSON_AddBoolToObject(r, "ok", ok);
+	o = cJSON_AddObjectToObject(r, "agent");
+	cJSON_AddStringToObject(o, "version", SW_VERSION);
+	cJSON_AddNumberToObject(o, "pid", getpid());
+	cJSON_AddNumberToObject(o, "uptime_s",
+				(double)(sw_now_ns(CLOCK_MONOTONIC) - a->started_mono) / 1e9);
+	cJSON_AddStringToObject(o, "mode", "monitor");
+	cJSON_AddStringToObject(o, "output", a->out.path ? a->out.path : "-");
+	o = cJSON_AddObjectToObject(r, "attach");
+	cJSON_AddStringToObject(o, "cgroup", a->ld.cgroup_path);
+	arr = cJSON_AddArrayToObject(o, "programs");
+	for (int i = 0; i < a->ld.nlinks; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(a->ld.link_names[i]));
+	cJSON_AddStringToObject(o, "tc_mode", sw_tc_mode_name(a->ifs.mode));
+	arr = cJSON_AddArrayToObject(o, "interfaces");
+	for (int i = 0; i < a->ifs.n; i++) {
+		cJSON *f = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(f, "name", a->ifs.ifs[i].name);
+		cJSON_AddNumberToObject(f, "ifindex", a->ifs.ifs[i].ifindex);
+		cJSON_AddBoolToObject(f, "attached", a->ifs.ifs[i].attached);
+		if (a->ifs.ifs[i].error[0])
+			cJSON_AddStringToObject(f, "error", a->ifs.ifs[i].error);
+		cJSON_AddItemToArray(arr, f);
+	}
+	o = cJSON_AddObjectToObject(r, "counters");
+	cJSON_AddNumberToObject(o, "records", (double)a->n.records);
+	cJSON_AddNumberToObject(o, "connects_kernel", (double)k[SW_STAT_CONNECTS]);
+	cJSON_AddNumberToObject(o, "connects", (double)a->n.connects);
+	cJSON_AddNumberToObject(o, "sessions", (double)a->n.sessions);
+	cJSON_AddNumberToObject(o, "unattributed", (double)a->n.unattributed);
+	cJSON_AddNumberToObject(o, "sessions_open", a->tbl.count);
+	cJSON_AddNumberToObject(o, "data_records", (double)k[SW_STAT_DATA]);
+	cJSON_AddNumberToObject(o, "events_written", (double)a->out.written);
+	cJSON_AddNumberToObject(o, "payload_beyond_capture", (double)k[SW_STAT_TRUNCATED]);
+	o = cJSON_AddObjectToObject(r, "losses");
+	cJSON_AddNumberToObject(o, "ring_full", (double)k[SW_STAT_RING_FULL]);
+	cJSON_AddNumberToObject(o, "flow_map_full", (double)k[SW_STAT_FLOW_FULL]);
+	cJSON_AddNumberToObject(o, "wire_map_full", (double)k[SW_STAT_WIRE_FULL]);
+	cJSON_AddNumberToObject(o, "exec_map_full", (double)k[SW_STAT_EXEC_FULL]);
+	cJSON_AddNumberToObject(o, "sessions_evicted", (double)a->tbl.evicted);
+	cJSON_AddNumberToObject(o, "orphan_data", (double)a->n.orphan_data);
+	cJSON_AddNumberToObject(o, "bad_records", (double)a->n.bad_records);
+	cJSON_AddNumberToObject(o, "stream_errors", (double)a->n.stream_errors);
+	cJSON_AddNumberToObject(o, "write_errors", (double)a->out.write_errors);
+	cJSON_AddNumberToObject(o, "interface_attach_failures", (double)a->ifs.attach_failures);
+	return r;
+}
+
+static int ep_add(int epfd, int fd, uint32_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int setup(struct agent *a)
+{
+	const struct sw_run_opts *o = a->opts;
+	struct sw_loader_opts lo = { .nports = o->nports, .ring_bytes = o->ring_bytes };
+	sigset_t mask;
+	int err;
+
+	memcpy(lo.ports, o->ports, sizeof(lo.ports));
+	err = sw_check_environment(a->ld.cgroup_path, sizeof(a->ld.cgroup_path));
+	if (err)
+		return err;
+	err = sw_output_open(&a->out, o->output);
+	if (err) {
+		pr_warn("cannot open the output %s: %s\n", o->output, strerror(-err));
+		return EX_SW_CONFIG;
+	}
+	a->ctlfd = sw_control_listen(o->socket_path);
+	if (a->ctlfd == -EADDRINUSE) {
+		pr_warn("another agent answers on %s: stop it first, or give this one --socket\n",
+			o->socket_path);
+		return EX_SW_UNAVAILABLE;
+	}
+	if (a->ctlfd < 0) {
+		pr_warn("cannot create the control socket %s: %s\n", o->socket_path,
+			strerror(-a->ctlfd));
+		return EX_SW_CONFIG;
+	}
+	{
+		char cg[sizeof(a->ld.cgroup_path)];
+
+		memcpy(cg, a->ld.cgroup_path, sizeof(cg));
+		err = sw_loader_open(&a->ld, &lo);
+		memcpy(a->ld.cgroup_path, cg, sizeof(cg));
+	}
+	if (err)
+		return err == -EPERM ? EX_SW_NOPERM : EX_SW_UNAVAILABLE;
+	err = sw_loader_attach(&a->ld);
+	if (err)
+		return EX_SW_UNAVAILABLE;
+	err = sw_sessions_init(&a->tbl, o->max_sessions);
+	if (err)
+		return EX_SW_UNAVAILABLE;
+	a->rb = ring_buffer__new(bpf_map__fd(a->ld.skel->maps.events), on_record, a, NULL);
+	if (!a->rb) {
+		pr_warn("cannot map the ring buffer: %s\n", strerror(errno));
+		return EX_SW_UNAVAILABLE;
+	}
+	err = sw_ifaces_init(&a->ifs, &a->ld);
+	if (err) {
+		pr_warn("cannot watch network interfaces (rtnetlink): %s\n", strerror(-err));
+		return EX_SW_UNAVAILABLE;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	a->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	a->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (a->sigfd < 0 || a->timerfd < 0 || a->epfd < 0 ||
+	    ep_add(a->epfd, ring_buffer__epoll_fd(a->rb), EP_RING) ||
+	    ep_add(a->epfd, a->sigfd, EP_SIGNAL) || ep_add(a->epfd, a->timerfd, EP_TIMER) ||
+	    ep_add(a->epfd, a->ifs.nl_fd, EP_NETLINK) || ep_add(a->epfd, a->ctlfd, EP_CONTROL)) {
+		pr_warn("cannot set up the event loop: %s\n", strerror(errno));
+		return EX_SW_UNAVAILABLE;
+	}
+	pr_info("watching: %d BPF links on %s, tc %s on %d interfaces, control socket %s\n",
+		a->ld.nlinks, a->ld.cgroup_path, sw_tc_mode_name(a->ifs.mode), a->ifs.n,
+		o->socket_path);
+	return 0;
+}
+
+static void teardown(struct agent *a)
+{
+	if (a->ld.skel) {
+		/* Whatever is in flight still gets reported. */
+		if (a->rb)
+			ring_buffer__consume(a->rb);
+		expire(a, true);
+	}
+	sw_ifaces_detach_all(&a->ifs);
+	ring_buffer__free(a->rb);
+	sw_loader_destroy(&a->ld);
+	sw_sessions_free(&a->tbl);
+	sw_control_close(a->ctlfd, a->opts->socket_path);
+	sw_output_close(&a->out);
+	free(a->forget);
+	if (a->epfd >= 0)
+		close(a->epfd);
+	if (a->sigfd >= 0)
+		close(a->sigfd);
+	if (a->timerfd >= 0)
+		close(a->timerfd);
+}
+
+static void on_signal(struct agent *a)
+{
+	struct signalfd_siginfo si;
+
+	while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+			a->stop = true;
+		else if (si.ssi_signo == SIGHUP)
+			sw_output_flush(&a->out);
+	}
+}
+
+int sw_run(const struct sw_run_opts *o)
+{
+	struct agent a = { .opts = o, .epfd = -1, .sigfd = -1, .timerfd = -1, .ctlfd = -1 };
+	int ret;
+
+	a.ifs.nl_fd = -1;
+	a.ld.cgroup_fd = -1;
+	clock_sync(&a);
+	a.started_mono = sw_now_ns(CLOCK_MONOTONIC);
+	ret = setup(&a);
+	while (!ret && !a.stop) {
+		struct epoll_event evs[8];
+		int n = epoll_wait(a.epfd, evs, 8, -1);
+
+		if (n < 0 && errno != EINTR) {
+			pr_warn("event loop failed: %s\n", strerror(errno));
+			ret = EX_SW_UNAVAILABLE;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			switch (evs[i].data.u32) {
+			case EP_RING:
+				ring_buffer__consume(a.rb);
+				break;
+			case EP_SIGNAL:
+				on_signal(&a);
+				break;
+			case EP_TIMER: {
+				uint64_t ticks;
+
+				if (read(a.timerfd, &ticks, sizeof(ticks)) < 0)
+					break;
+				/* Data records do not wake us: collect them now. */
+				ring_buffer__consume(a.rb);
+				clock_sync(&a);
+				expire(&a, false);
+				break;
+			}
+			case EP_NETLINK:
+				sw_ifaces_netlink(&a.ifs);
+				break;
+			case EP_CONTROL:
+				sw_control_serve(a.ctlfd, status_answer, &a);
+				break;
+			}
+		}
+		if (a.out.f == stdout)
+			sw_output_flush(&a.out);
+	}
+	teardown(&a);
+	return ret;
+}

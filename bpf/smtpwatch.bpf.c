@@ -1,0 +1,683 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * smtpwatch kernel side.
+ *
+ * cgroup/connect4,6   who opens a watched-port connection (exact task context),
+ *                     keyed by socket cookie from then on.
+ * cgroup_skb          the flow's bytes in both directions, after socket lookup, so
+ *                     the cookie is the connecting socket's, in any netns.
+ * tc (tcx/clsact)     the wire: a SYN to a watched port that no local socket and no
+ *                     NAT'd copy of an attributed SYN accounts for is reported.
+ * tp_btf exec/exit    executable path and argv cached per process, so a process
+ *                     that exits right after its HELO is still named.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_tracing.h>
+#include "smtpwatch/events.h"
+#include "packet.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TC_ACT_OK 0
+#define SOCK_STREAM 1
+#define SK_PASS 1
+
+/* Set by the agent between open and load. */
+const volatile __u64 port_bits[SW_PORT_WORDS] = {};
+const volatile __u32 capture_client = SW_CAPTURE_CLIENT;
+const volatile __u32 capture_server = SW_CAPTURE_SERVER;
+/* Data records wake the consumer only past this much unread ring data. */
+const volatile __u64 wakeup_bytes = 256 * 1024;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SW_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* Attributed flows. The agent deletes an entry when it closes the session. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct sw_flow_state);
+} flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct sw_syn_key);
+	__type(value, __u64);
+} syns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct sw_wire_key);
+	__type(value, struct sw_wire_state);
+} wire_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct sw_exec);
+} execs SEC(".maps");
+
+/* Scratch for the exec record (too big for the stack) and the path walk. */
+struct sw_scratch {
+	struct sw_exec exec;
+	char path[SW_EXE_LEN * 2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sw_scratch);
+} scratch SEC(".maps");
+
+__u64 wire_seq = 0;
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline bool port_watched(__u16 port)
+{
+	return port_bits[(port >> 6) & (SW_PORT_WORDS - 1)] & (1ULL << (port & 63));
+}
+
+static __always_inline void *ring_reserve(__u64 size)
+{
+	void *r = bpf_ringbuf_reserve(&events, size, 0);
+
+	if (!r)
+		stat_inc(SW_STAT_RING_FULL);
+	return r;
+}
+
+static __always_inline void hdr_fill(struct sw_hdr *h, __u16 type, __u16 size, __u64 id)
+{
+	h->type = type;
+	h->size = size;
+	h->cpu = bpf_get_smp_processor_id();
+	h->ts_ns = bpf_ktime_get_ns();
+	h->id = id;
+}
+
+/* Data records batch their wakeups; a busy ring still wakes the consumer. */
+static __always_inline __u64 data_wakeup_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									    : BPF_RB_NO_WAKEUP;
+}
+
+/* ---- exec cache ---------------------------------------------------------------- */
+
+/*
+ * Absolute path of a file, walking dentries up through mounts (bpf_d_path is not
+ * available in these program types). Writes backwards into buf; returns the start.
+ */
+static __always_inline int path_walk(const struct path *path, char *buf)
+{
+	struct vfsmount *vfsmnt = BPF_CORE_READ(path, mnt);
+	struct dentry *dentry = BPF_CORE_READ(path, dentry);
+	__u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
+	struct mount *mnt = (void *)vfsmnt - mnt_off;
+	int pos = SW_EXE_LEN - 1;
+	int i;
+
+	buf[pos & (SW_EXE_LEN * 2 - 1)] = 0;
+	for (i = 0; i < 32; i++) {
+		struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
+		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		__u32 len;
+
+		if (dentry == root || dentry == parent) {
+			struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+
+			if (mp == mnt || dentry != root)
+				break;
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mp;
+			vfsmnt = (void *)mp + mnt_off;
+			continue;
+		}
+		len = BPF_CORE_READ(dentry, d_name.len);
+		if (len == 0 || len >= SW_EXE_LEN || (int)len + 1 > pos)
+			break;
+		pos -= len;
+		if (pos < 0 || pos >= SW_EXE_LEN)
+			break;
+		bpf_probe_read_kernel(buf + pos, len & (SW_EXE_LEN - 1),
+				      BPF_CORE_READ(dentry, d_name.name));
+		pos--;
+		if (pos < 0)
+			break;
+		buf[pos & (SW_EXE_LEN * 2 - 1)] = '/';
+		dentry = parent;
+	}
+	if (pos == SW_EXE_LEN - 1) { /* nothing walked: the root itself */
+		pos--;
+		buf[pos & (SW_EXE_LEN * 2 - 1)] = '/';
+	}
+	return pos;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(sw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 zero = 0, tgid = p->tgid;
+	struct sw_scratch *s = bpf_map_lookup_elem(&scratch, &zero);
+	struct mm_struct *mm;
+	__u64 a0, a1, alen;
+	int pos, plen;
+
+	if (!s)
+		return 0;
+	s->exec.start_ns = BPF_CORE_READ(p, group_leader, start_time);
+	pos = path_walk(&bprm->file->f_path, s->path);
+	plen = SW_EXE_LEN - 1 - pos;
+	if (plen <= 0 || plen >= SW_EXE_LEN || pos < 0 || pos >= SW_EXE_LEN)
+		plen = 0;
+	s->exec.exe_len = plen;
+	if (plen > 0)
+		bpf_probe_read_kernel(s->exec.exe, plen & (SW_EXE_LEN - 1),
+				      s->path + (pos & (SW_EXE_LEN - 1)));
+
+	mm = BPF_CORE_READ(p, mm);
+	a0 = BPF_CORE_READ(mm, arg_start);
+	a1 = BPF_CORE_READ(mm, arg_end);
+	alen = a1 > a0 ? a1 - a0 : 0;
+	if (alen >= SW_ARGS_LEN)
+		alen = SW_ARGS_LEN - 1;
+	s->exec.args_len = 0;
+	if (alen > 0 && !bpf_probe_read_user(s->exec.args, alen & (SW_ARGS_LEN - 1), (void *)a0))
+		s->exec.args_len = alen;
+	if (bpf_map_update_elem(&execs, &tgid, &s->exec, BPF_ANY))
+		stat_inc(SW_STAT_EXEC_FULL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sw_exit, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+
+	/* Only when the whole process goes: its connects already copied the entry. */
+	if (p->pid == tgid)
+		bpf_map_delete_elem(&execs, &tgid);
+	return 0;
+}
+
+/* ---- connect ------------------------------------------------------------------- */
+
+static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __u32 flags,
+				      const __u32 *addr)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+	struct sw_flow_state fs = {};
+	struct sw_connect *e;
+	struct sw_exec *x;
+	__u32 tgid = pid_tgid >> 32, ptgid;
+	const void *name;
+
+	stat_inc(SW_STAT_CONNECTS);
+	if (bpf_map_update_elem(&flows, &cookie, &fs, BPF_ANY)) {
+		stat_inc(SW_STAT_FLOW_FULL);
+		flags |= SW_CONN_FLOW_LOST;
+	}
+	e = ring_reserve(sizeof(*e));
+	if (!e)
+		return SK_PASS;
+	hdr_fill(&e->hdr, SW_EV_CONNECT, sizeof(*e), cookie);
+	e->tgid = tgid;
+	e->tid = (__u32)pid_tgid;
+	e->uid = (__u32)uid_gid;
+	e->gid = uid_gid >> 32;
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->netns_cookie = bpf_get_netns_cookie(ctx);
+	e->start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	ptgid = BPF_CORE_READ(task, real_parent, tgid);
+	e->ppid = ptgid;
+	e->parent_start_ns = BPF_CORE_READ(task, real_parent, group_leader, start_time);
+	e->dst.family = family;
+	e->dst.pad = 0;
+	e->dst.pad2 = 0;
+	e->dst.port = bpf_ntohs(ctx->user_port);
+	__builtin_memset(e->dst.addr, 0, sizeof(e->dst.addr));
+	if (family == AF_INET) {
+		__builtin_memcpy(e->dst.addr, addr, 4);
+	} else {
+		__builtin_memcpy(e->dst.addr, addr, 16);
+	}
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+	if (!name || bpf_probe_read_kernel_str(e->exe_name, sizeof(e->exe_name), name) < 0)
+		e->exe_name[0] = 0;
+	name = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
+	if (!name || bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name), name) < 0)
+		e->cgroup_name[0] = 0;
+	e->pad = 0;
+	e->exe_len = 0;
+	e->args_len = 0;
+
+	x = bpf_map_lookup_elem(&execs, &tgid);
+	if (x && x->start_ns == e->start_ns) {
+		flags |= SW_CONN_EXEC_CACHED;
+	} else {
+		/* Forked without exec: the parent's image and argv are ours. */
+		x = bpf_map_lookup_elem(&execs, &ptgid);
+		if (x && x->start_ns == e->parent_start_ns)
+			flags |= SW_CONN_EXEC_PARENT;
+		else
+			x = NULL;
+	}
+	if (x) {
+		__u32 el = x->exe_len, al = x->args_len;
+
+		/* The barrier keeps the masks: the verifier needs the bound in the register. */
+		barrier_var(el);
+		el &= SW_EXE_LEN - 1;
+		barrier_var(al);
+		al &= SW_ARGS_LEN - 1;
+		if (el && !bpf_probe_read_kernel(e->exe, el, x->exe))
+			e->exe_len = el;
+		if (al && !bpf_probe_read_kernel(e->args, al, x->args))
+			e->args_len = al;
+	}
+	e->flags = flags;
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	return SK_PASS;
+}
+
+SEC("cgroup/connect4")
+int sw_connect4(struct bpf_sock_addr *ctx)
+{
+	__u32 addr;
+
+	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
+		return SK_PASS;
+	if (!port_watched(bpf_ntohs(ctx->user_port)))
+		return SK_PASS;
+	addr = ctx->user_ip4;
+	return on_connect(ctx, AF_INET, 0, &addr);
+}
+
+SEC("cgroup/connect6")
+int sw_connect6(struct bpf_sock_addr *ctx)
+{
+	__u32 addr[4];
+
+	if (ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
+		return SK_PASS;
+	if (!port_watched(bpf_ntohs(ctx->user_port)))
+		return SK_PASS;
+	addr[0] = ctx->user_ip6[0];
+	addr[1] = ctx->user_ip6[1];
+	addr[2] = ctx->user_ip6[2];
+	addr[3] = ctx->user_ip6[3];
+	/* ::ffff:a.b.c.d is an IPv4 connection made through an IPv6 socket. */
+	if (addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff))
+		return on_connect(ctx, AF_INET, SW_CONN_MAPPED_V4, &addr[3]);
+	return on_connect(ctx, AF_INET6, 0, addr);
+}
+
+/* ---- payload ------------------------------------------------------------------- */
+
+static __always_inline void emit_flow(__u16 type, __u64 id, const struct sw_pkt *p,
+				      __u32 ifindex)
+{
+	struct sw_flow *f = ring_reserve(sizeof(*f));
+
+	if (!f)
+		return;
+	hdr_fill(&f->hdr, type, sizeof(*f), id);
+	__builtin_memset(&f->src, 0, sizeof(f->src));
+	__builtin_memset(&f->dst, 0, sizeof(f->dst));
+	f->src.family = f->dst.family = p->family;
+	f->src.port = bpf_ntohs(p->sport);
+	f->dst.port = bpf_ntohs(p->dport);
+	__builtin_memcpy(f->src.addr, p->saddr, 16);
+	__builtin_memcpy(f->dst.addr, p->daddr, 16);
+	f->ifindex = ifindex;
+	f->pad = 0;
+	bpf_ringbuf_submit(f, BPF_RB_FORCE_WAKEUP);
+}
+
+static __always_inline void emit_close(__u64 id, __u32 reason)
+{
+	struct sw_close *c = ring_reserve(sizeof(*c));
+
+	if (!c)
+		return;
+	hdr_fill(&c->hdr, SW_EV_CLOSE, sizeof(*c), id);
+	c->reason = reason;
+	c->pad = 0;
+	bpf_ringbuf_submit(c, BPF_RB_FORCE_WAKEUP);
+}
+
+/*
+ * Bound a helper's size argument to [1, SW_DATA_MAX] in the very register the call
+ * uses: the compiler otherwise tests one copy and passes another, and the 6.1
+ * verifier rejects a possibly-zero size.
+ */
+static __always_inline __u64 clamp_size(__u64 n)
+{
+	asm volatile("if %0 <= 512 goto +1\n\t"
+		     "%0 = 512\n\t"
+		     "if %0 > 0 goto +1\n\t"
+		     "%0 = 1\n\t"
+		     : "+r"(n));
+	return n;
+}
+_Static_assert(SW_DATA_MAX == 512, "clamp_size bound");
+
+/* Copy the part of this segment's payload that lies inside the capture bound. */
+static __always_inline void emit_data(struct __sk_buff *skb, __u64 id, __u8 dir,
+				      const struct sw_pkt *p, __u32 isn, __u32 cap)
+{
+	__u32 off = p->seq - isn - 1; /* the SYN takes one sequence number */
+	__u32 len = p->payload_len;
+	struct sw_data *d;
+	__u64 n;
+
+	if (!len)
+		return;
+	if (off >= cap) {
+		/* Past the bound, or a retransmit from before the ISN we saw. */
+		stat_inc(SW_STAT_TRUNCATED);
+		return;
+	}
+	if (len > cap - off)
+		len = cap - off;
+	if (len > SW_DATA_MAX)
+		len = SW_DATA_MAX;
+	d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
+	if (!d) {
+		stat_inc(SW_STAT_RING_FULL);
+		return;
+	}
+	hdr_fill(&d->hdr, SW_EV_DATA, sizeof(*d), id);
+	d->offset = off;
+	d->dir = dir;
+	d->pad = 0;
+	n = len;
+	n = clamp_size(n);
+	if (bpf_skb_load_bytes(skb, p->payload_off, d->data, n)) {
+		bpf_ringbuf_discard(d, BPF_RB_NO_WAKEUP);
+		return;
+	}
+	d->len = len;
+	stat_inc(SW_STAT_DATA);
+	bpf_ringbuf_submit(d, data_wakeup_flags());
+}
+
+static __always_inline __u32 close_bits(const struct sw_pkt *p, __u8 dir)
+{
+	__u32 r = 0;
+
+	if (p->flags & TCP_RST)
+		r |= SW_CLOSE_RST;
+	if (p->flags & TCP_FIN)
+		r |= dir == SW_DIR_CLIENT ? SW_CLOSE_FIN_CLIENT : SW_CLOSE_FIN_SERVER;
+	return r;
+}
+
+static __always_inline void syn_remember(const struct sw_pkt *p)
+{
+	struct sw_syn_key k = {};
+	__u64 one = 1;
+
+	__builtin_memcpy(k.daddr, p->daddr, 16);
+	k.isn = p->seq;
+	k.dport = p->dport;
+	k.family = p->family;
+	bpf_map_update_elem(&syns, &k, &one, BPF_ANY);
+}
+
+/*
+ * A local socket's packets. Egress carries the client's bytes (to the watched
+ * port), ingress the server's (from it); other sockets leave after the port test.
+ */
+static __always_inline int skb_flow(struct __sk_buff *skb, __u8 dir)
+{
+	struct sw_flow_state *fs;
+	struct sw_pkt p;
+	__u64 cookie;
+	__u32 bits;
+
+	if (sw_parse_tcp(skb, 0, &p))
+		return SK_PASS;
+	if (!port_watched(bpf_ntohs(dir == SW_DIR_CLIENT ? p.dport : p.sport)))
+		return SK_PASS;
+	cookie = bpf_get_socket_cookie(skb);
+	fs = bpf_map_lookup_elem(&flows, &cookie);
+	if (!fs)
+		return SK_PASS;
+
+	if (p.flags & TCP_SYN) {
+		if (dir == SW_DIR_CLIENT && !(p.flags & TCP_ACK)) {
+			if (!fs->have_client_isn) {
+				fs->client_isn = p.seq;
+				fs->have_client_isn = 1;
+				syn_remember(&p);
+				emit_flow(SW_EV_SYN, cookie, &p, 0);
+			}
+		} else if (dir == SW_DIR_SERVER && (p.flags & TCP_ACK)) {
+			fs->server_isn = p.seq;
+			fs->have_server_isn = 1;
+		}
+	} else if (dir == SW_DIR_CLIENT ? fs->have_client_isn : fs->have_server_isn) {
+		emit_data(skb, cookie, dir, &p, dir == SW_DIR_CLIENT ? fs->client_isn : fs->server_isn,
+			  dir == SW_DIR_CLIENT ? capture_client : capture_server);
+	}
+	bits = close_bits(&p, dir);
+	if (bits & ~fs->closed) {
+		fs->closed |= bits;
+		emit_close(cookie, fs->closed);
+	}
+	return SK_PASS;
+}
+
+SEC("cgroup_skb/egress")
+int sw_skb_egress(struct __sk_buff *skb)
+{
+	return skb_flow(skb, SW_DIR_CLIENT);
+}
+
+SEC("cgroup_skb/ingress")
+int sw_skb_ingress(struct __sk_buff *skb)
+{
+	return skb_flow(skb, SW_DIR_SERVER);
+}
+
+SEC("cgroup/sock_release")
+int sw_sock_release(struct bpf_sock *sk)
+{
+	struct sw_flow_state *fs;
+	__u64 cookie;
+
+	if (sk->protocol != IPPROTO_TCP)
+		return 1;
+	cookie = bpf_get_socket_cookie(sk);
+	fs = bpf_map_lookup_elem(&flows, &cookie);
+	if (fs && !(fs->closed & SW_CLOSE_RELEASE)) {
+		fs->closed |= SW_CLOSE_RELEASE;
+		emit_close(cookie, fs->closed);
+	}
+	return 1;
+}
+
+/* ---- wire view ----------------------------------------------------------------- */
+
+static __always_inline void wire_key(struct sw_wire_key *k, const struct sw_pkt *p, bool reply)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->family = p->family;
+	if (!reply) {
+		__builtin_memcpy(k->saddr, p->saddr, 16);
+		__builtin_memcpy(k->daddr, p->daddr, 16);
+		k->sport = p->sport;
+		k->dport = p->dport;
+	} else {
+		__builtin_memcpy(k->saddr, p->daddr, 16);
+		__builtin_memcpy(k->daddr, p->saddr, 16);
+		k->sport = p->dport;
+		k->dport = p->sport;
+	}
+}
+
+/* A SYN leaving this host: attributed if its socket or its pre-NAT copy was seen. */
+static __always_inline void wire_syn(struct __sk_buff *skb, const struct sw_pkt *p)
+{
+	struct sw_wire_state ws = {};
+	struct sw_wire_key k;
+	struct sw_syn_key sk = {};
+	__u64 cookie = bpf_get_socket_cookie(skb);
+
+	if (cookie && bpf_map_lookup_elem(&flows, &cookie))
+		return;
+	__builtin_memcpy(sk.daddr, p->daddr, 16);
+	sk.isn = p->seq;
+	sk.dport = p->dport;
+	sk.family = p->family;
+	if (bpf_map_lookup_elem(&syns, &sk))
+		return;
+	wire_key(&k, p, false);
+	if (bpf_map_lookup_elem(&wire_flows, &k))
+		return; /* SYN retransmit */
+	ws.id = SW_WIRE_ID_BIT | __sync_fetch_and_add(&wire_seq, 1);
+	ws.client_isn = p->seq;
+	if (bpf_map_update_elem(&wire_flows, &k, &ws, BPF_NOEXIST)) {
+		stat_inc(SW_STAT_WIRE_FULL);
+		return;
+	}
+	stat_inc(SW_STAT_WIRE_FLOWS);
+	emit_flow(SW_EV_WIRE, ws.id, p, skb->ifindex);
+}
+
+static __always_inline int tc_slow(struct __sk_buff *skb, __u32 nh, bool egress)
+{
+	struct sw_wire_state *ws;
+	struct sw_wire_key k;
+	struct sw_pkt p;
+	__u8 dir = egress ? SW_DIR_CLIENT : SW_DIR_SERVER;
+	__u32 bits;
+
+	if (sw_parse_tcp(skb, nh, &p))
+		return TC_ACT_OK;
+	if (egress && (p.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
+		wire_syn(skb, &p);
+		return TC_ACT_OK;
+	}
+	wire_key(&k, &p, !egress);
+	ws = bpf_map_lookup_elem(&wire_flows, &k);
+	if (!ws)
+		return TC_ACT_OK;
+	if (!egress && (p.flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
+		ws->server_isn = p.seq;
+		ws->have_server_isn = 1;
+	} else if (egress || ws->have_server_isn) {
+		emit_data(skb, ws->id, dir, &p, egress ? ws->client_isn : ws->server_isn,
+			  egress ? capture_client : capture_server);
+	}
+	bits = close_bits(&p, dir);
+	if (bits & ~ws->closed) {
+		ws->closed |= bits;
+		emit_close(ws->id, ws->closed);
+	}
+	return TC_ACT_OK;
+}
+
+/*
+ * Fast path: everything that is not TCP to (egress) or from (ingress) a watched
+ * port leaves after a few loads from the linear header, with no helper call.
+ */
+static __always_inline int tc_handle(struct __sk_buff *skb, __u32 nh, bool egress)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct tcphdr *th;
+	__u32 l4;
+
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = data + nh;
+
+		if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_TCP)
+			return TC_ACT_OK;
+		l4 = (ip->ihl & 0xf) * 4;
+		if (l4 < sizeof(*ip))
+			return TC_ACT_OK;
+		th = (void *)ip + l4;
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data + nh;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return TC_ACT_OK;
+		if (ip6->nexthdr != IPPROTO_TCP) {
+			/* Extension headers are rare: let the full parser decide. */
+			if (ip6->nexthdr == 0 || ip6->nexthdr == 43 || ip6->nexthdr == 44 ||
+			    ip6->nexthdr == 60)
+				return tc_slow(skb, nh, egress);
+			return TC_ACT_OK;
+		}
+		th = (void *)(ip6 + 1);
+	} else {
+		return TC_ACT_OK;
+	}
+	if ((void *)th + 4 > data_end)
+		return TC_ACT_OK;
+	if (!port_watched(bpf_ntohs(egress ? th->dest : th->source)))
+		return TC_ACT_OK;
+	return tc_slow(skb, nh, egress);
+}
+
+/* Ethernet-like devices (and lo) carry a 14-byte L2 header; L3 devices none. */
+SEC("tc")
+int sw_tc_ingress(struct __sk_buff *skb)
+{
+	return tc_handle(skb, 14, false);
+}
+
+SEC("tc")
+int sw_tc_egress(struct __sk_buff *skb)
+{
+	return tc_handle(skb, 14, true);
+}
+
+SEC("tc")
+int sw_tc_ingress_l3(struct __sk_buff *skb)
+{
+	return tc_handle(skb, 0, false);
+}
+
+SEC("tc")
+int sw_tc_egress_l3(struct __sk_buff *skb)
+{
+	return tc_handle(skb, 0, true);
+}
+
+/* The floor for cost measurements: an attached program that does nothing. */
+SEC("tc")
+int sw_tc_empty(struct __sk_buff *skb)
+{
+	return TC_ACT_OK;
+}
