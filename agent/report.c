@@ -85,6 +85,12 @@ static void add_process(cJSON *ev, const struct sw_session *s)
 		}
 		off += n + 1;
 	}
+	/* Where the image and argv came from: the exec hook survives the process. */
+	cJSON_AddStringToObject(sw_obj(ev, "smtpwatch"), "exec_source",
+				c->flags & SW_CONN_EXEC_CACHED	 ? "exec"
+				: c->flags & SW_CONN_EXEC_PARENT ? "parent_exec"
+				: s->exe			 ? "proc"
+								 : "none");
 	if (s->args_truncated)
 		cJSON_AddBoolToObject(p, "args_truncated", 1);
 	cJSON_AddNumberToObject(sw_obj(p, "parent"), "pid", c->ppid);

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Runs every test program and sums their "PASS name" / "FAIL name" / "SKIP name"
+# lines. A program that dies without saying FAIL counts as one failure.
+# Usage: tests/run.sh [unit|bpf|integration|kernels]...   (default: all of them)
+set -u
+cd "$(dirname "$0")/.."
+groups=("$@")
+[ ${#groups[@]} -eq 0 ] && groups=(unit bpf integration kernels)
+build=build/tests
+log=build/test.log
+mkdir -p build
+: > "$log"
+pass=0 fail=0 skip=0
+
+run_one() { # name, command...
+	local name=$1 out rc
+	shift
+	echo "== $name" >> "$log"
+	out=$("$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" >> "$log"
+	printf '%s\n' "$out" | grep -E '^(PASS|FAIL|SKIP) ' || true
+	local p f s
+	p=$(printf '%s\n' "$out" | grep -c '^PASS ')
+	f=$(printf '%s\n' "$out" | grep -c '^FAIL ')
+	s=$(printf '%s\n' "$out" | grep -c '^SKIP ')
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "FAIL $name: exited $rc without a verdict (see $log)"
+		printf '%s\n' "$out" | tail -5 | sed 's/^/    /'
+		f=1
+	fi
+	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+}
+
+for g in "${groups[@]}"; do
+	case $g in
+	unit)
+		for src in tests/unit/test_*.c; do
+			b=$build/$(basename "$src" .c)
+			run_one "$b" "$b"
+		done ;;
+	bpf)
+		for src in tests/bpf/test_*.c; do
+			[ -e "$src" ] || continue
+			b=$build/$(basename "$src" .c)
+			run_one "$b" "$b"
+		done ;;
+	integration|kernels)
+		for t in tests/$g/test_*.sh tests/$g/test_*.py; do
+			[ -e "$t" ] || continue
+			case $t in
+			*.py) run_one "$t" timeout 900 /usr/bin/python3 "$t" ;;
+			*) run_one "$t" timeout 900 bash "$t" ;;
+			esac
+		done ;;
+	*) echo "unknown test group $g" >&2; exit 64 ;;
+	esac
+done
+echo
+echo "$pass passed, $fail failed, $skip skipped"
+[ "$fail" -eq 0 ]
