@@ -13,6 +13,7 @@ struct sw_run_opts {
 	int nports;
 	uint64_t ring_bytes;
 	uint32_t max_sessions;
+	int tc_mode;		 /* enum sw_tc_mode; SW_TC_NONE picks the best */
 	uint32_t idle_timeout_s; /* a session with no packet for this long is reported */
 };
 

@@ -222,7 +222,7 @@ static enum sw_tc_mode probe_mode(struct sw_loader *l)
 	return SW_TC_TCX;
 }
 
-int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l)
+int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l, enum sw_tc_mode want)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
 	struct {
@@ -238,6 +238,10 @@ int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l)
 	memset(x, 0, sizeof(*x));
 	x->loader = l;
 	x->mode = probe_mode(l);
+	if (want == SW_TC_TCX && x->mode != SW_TC_TCX)
+		return -EOPNOTSUPP;
+	if (want != SW_TC_NONE)
+		x->mode = want;
 	x->nl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (x->nl_fd < 0)
 		return -errno;

@@ -34,7 +34,8 @@ struct sw_ifaces {
 	unsigned long attach_failures;
 };
 
-int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l);
+/* want: SW_TC_NONE to pick the best the kernel has, or a mode to insist on. */
+int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l, enum sw_tc_mode want);
 /* Read pending link notifications and attach to new interfaces. */
 void sw_ifaces_netlink(struct sw_ifaces *x);
 void sw_ifaces_detach_all(struct sw_ifaces *x);

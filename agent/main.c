@@ -7,6 +7,7 @@
 #include <string.h>
 #include "agent.h"
 #include "control.h"
+#include "ifaces.h"
 #include "log.h"
 #include "util.h"
 
@@ -29,6 +30,7 @@ static const char usage_run[] =
 	"      --ring-size BYTES    kernel ring buffer, power of two, K/M/G suffixes (default 4M)\n"
 	"      --max-sessions N     sessions tracked at once before the oldest is closed (default 4096)\n"
 	"      --idle-timeout SECS  report a session that stays silent this long (default 60)\n"
+	"      --tc-mode MODE       auto (tcx where the kernel has it, else clsact), tcx or clsact\n"
 	"  -v, --verbose            more messages; twice for libbpf's debug log\n"
 	"  -h, --help               this text\n";
 
@@ -68,6 +70,7 @@ static int cmd_run(int argc, char **argv)
 		{ "ring-size", required_argument, NULL, 'r' },
 		{ "max-sessions", required_argument, NULL, 'm' },
 		{ "idle-timeout", required_argument, NULL, 't' },
+		{ "tc-mode", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -118,6 +121,18 @@ static int cmd_run(int argc, char **argv)
 				return EX_SW_USAGE;
 			}
 			o.idle_timeout_s = v;
+			break;
+		case 'T':
+			if (!strcmp(optarg, "auto"))
+				o.tc_mode = SW_TC_NONE;
+			else if (!strcmp(optarg, "tcx"))
+				o.tc_mode = SW_TC_TCX;
+			else if (!strcmp(optarg, "clsact"))
+				o.tc_mode = SW_TC_CLSACT;
+			else {
+				fprintf(stderr, "smtpwatch: --tc-mode is auto, tcx or clsact\n");
+				return EX_SW_USAGE;
+			}
 			break;
 		case 'v':
 			sw_verbose++;

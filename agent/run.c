@@ -361,7 +361,11 @@ static int setup(struct agent *a)
 		pr_warn("cannot map the ring buffer: %s\n", strerror(errno));
 		return EX_SW_UNAVAILABLE;
 	}
-	err = sw_ifaces_init(&a->ifs, &a->ld);
+	err = sw_ifaces_init(&a->ifs, &a->ld, o->tc_mode);
+	if (err == -EOPNOTSUPP) {
+		pr_warn("this kernel has no tcx (it came in 6.6): use --tc-mode auto or clsact\n");
+		return EX_SW_UNAVAILABLE;
+	}
 	if (err) {
 		pr_warn("cannot watch network interfaces (rtnetlink): %s\n", strerror(-err));
 		return EX_SW_UNAVAILABLE;
