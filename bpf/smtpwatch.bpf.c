@@ -129,6 +129,18 @@ static __always_inline __u64 data_wakeup_flags(void)
 /* ---- exec cache ---------------------------------------------------------------- */
 
 /*
+ * The barrier keeps the mask: clang would drop it as redundant, and the 6.1
+ * verifier does not carry the compiler's bound over to the decremented copy.
+ */
+static __always_inline void put_slash(char *buf, int pos)
+{
+	__u32 q = pos;
+
+	barrier_var(q);
+	buf[q & (SW_EXE_LEN * 2 - 1)] = '/';
+}
+
+/*
  * Absolute path of a file, walking dentries up through mounts (bpf_d_path is not
  * available in these program types). Writes backwards into buf; returns the start.
  */
@@ -168,12 +180,12 @@ static __always_inline int path_walk(const struct path *path, char *buf)
 		pos--;
 		if (pos < 0)
 			break;
-		buf[pos & (SW_EXE_LEN * 2 - 1)] = '/';
+		put_slash(buf, pos);
 		dentry = parent;
 	}
 	if (pos == SW_EXE_LEN - 1) { /* nothing walked: the root itself */
 		pos--;
-		buf[pos & (SW_EXE_LEN * 2 - 1)] = '/';
+		put_slash(buf, pos);
 	}
 	return pos;
 }

@@ -68,8 +68,8 @@ struct seg {
 	uint32_t len;
 	uint8_t ip_opt_words;  /* IPv4 options, 4-byte words */
 	uint8_t tcp_opt_words; /* TCP options, 4-byte words */
-	uint8_t ihl;	       /* written instead of the real IPv4 header length */
-	uint8_t doff;	       /* written instead of the real TCP data offset */
+	uint8_t ihl;	       /* if set, its low 4 bits replace the IPv4 header length */
+	uint8_t doff;	       /* ... the TCP data offset (0x10 writes a 0) */
 	uint8_t proto;	       /* L4 protocol, TCP when 0; 17 builds a UDP header */
 	uint16_t frag;	       /* IPv4 frag_off, or the IPv6 fragment header's field */
 	bool v6_frag;	       /* IPv6 fragment header before the L4 header */
@@ -150,7 +150,7 @@ static uint32_t build(uint8_t *buf, size_t cap, const struct flow *f, const stru
 		uint32_t ihl = 5 + s->ip_opt_words;
 
 		iplen = ihl * 4;
-		ip[0] = 0x40 | (s->ihl ? s->ihl : ihl);
+		ip[0] = 0x40 | ((s->ihl ? s->ihl : ihl) & 0xf);
 		put16(ip + 2, iplen + l4len);
 		put16(ip + 4, 0x1234);
 		put16(ip + 6, s->frag);
@@ -205,7 +205,7 @@ static uint32_t build(uint8_t *buf, size_t cap, const struct flow *f, const stru
 
 		put32(l4 + 4, s->seq);
 		put32(l4 + 8, s->flags & F_ACK ? 0x5000 : 0);
-		l4[12] = (s->doff ? s->doff : doff) << 4;
+		l4[12] = ((s->doff ? s->doff : doff) & 0xf) << 4;
 		l4[13] = s->flags;
 		put16(l4 + 14, 64240);
 		memset(l4 + 20, 0x01, s->tcp_opt_words * 4); /* NOPs */
@@ -246,22 +246,29 @@ static int drain(void)
 	return nrec;
 }
 
-static int run_frame(bool egress, const void *frame, uint32_t len)
+static int test_run(bool out, const void *frame, uint32_t len, uint32_t *retval)
 {
-	struct bpf_program *prog = egress ? skel->progs.sw_tc_egress : skel->progs.sw_tc_ingress;
+	struct bpf_program *prog = out ? skel->progs.sw_tc_egress : skel->progs.sw_tc_ingress;
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = len, .repeat = 1);
 	int err = bpf_prog_test_run_opts(bpf_program__fd(prog), &o);
 
-	CHECK(err == 0);
-	CHECK(o.retval == TC_ACT_OK); /* the programs only watch */
+	*retval = o.retval;
 	return err;
 }
 
-static void run_seg(bool egress, const struct flow *f, const struct seg *s)
+static void run_frame(bool out, const void *frame, uint32_t len)
+{
+	uint32_t retval;
+
+	CHECK(test_run(out, frame, len, &retval) == 0);
+	CHECK(retval == TC_ACT_OK); /* the programs only watch */
+}
+
+static void run_seg(bool out, const struct flow *f, const struct seg *s)
 {
 	uint8_t buf[2048];
 
-	run_frame(egress, buf, build(buf, sizeof(buf), f, s));
+	run_frame(out, buf, build(buf, sizeof(buf), f, s));
 }
 
 static void egress(const struct flow *f, uint8_t flags, uint32_t seq, const char *data)
@@ -375,6 +382,7 @@ static void test_v4_syn_wire(void)
 {
 	struct flow f = flow4("192.0.2.10", 40001, "198.51.100.25", 25);
 	uint64_t wires = stat_sum(SW_STAT_WIRE_FLOWS);
+	uint64_t full = stat_sum(SW_STAT_WIRE_FULL);
 	struct sw_wire_state ws;
 	uint64_t id;
 
@@ -383,10 +391,11 @@ static void test_v4_syn_wire(void)
 	CHECK(wire_state(&f, &ws) == 0);
 	CHECK(ws.id == id && ws.client_isn == 1000 && !ws.have_server_isn && !ws.closed);
 
-	/* A retransmitted SYN is the same flow. */
+	/* A retransmitted SYN is the same flow, and no loss. */
 	egress(&f, F_SYN, 1000, NULL);
 	CHECK(drain() == 0);
 	CHECK(stat_sum(SW_STAT_WIRE_FLOWS) == wires + 1);
+	CHECK(stat_sum(SW_STAT_WIRE_FULL) == full);
 	CHECK(wire_state(&f, &ws) == 0);
 	CHECK(ws.id == id && ws.client_isn == 1000);
 }
@@ -462,15 +471,43 @@ static void test_v6_ext_headers(void)
 		check_data(&recs[0], id, SW_DIR_CLIENT, 0, "EHLO z\r\n", 8);
 }
 
-/* Each malformed frame: no record, no wire flow, TC_ACT_OK. */
-static void check_ignored(bool is_egress, const struct flow *f, const struct seg *s)
+/* A frame to ignore: no record and no wire flow in either orientation. */
+static void check_ignored(bool out, const struct flow *f, const struct seg *s)
 {
+	struct flow r = reverse(f);
 	struct sw_wire_state ws;
 
 	drain();
-	run_seg(is_egress, f, s);
+	run_seg(out, f, s);
 	CHECK(drain() == 0);
-	CHECK(wire_state(is_egress ? f : &(struct flow){ 0 }, &ws) == -ENOENT);
+	CHECK(wire_state(f, &ws) == -ENOENT);
+	CHECK(wire_state(&r, &ws) == -ENOENT);
+}
+
+/*
+ * A frame shorter than its fixed IP header. Kernels with the 2026 test_run fix
+ * ("skb_headlen < sizeof(struct iphdr)" -> -EINVAL) refuse to build the skb;
+ * older ones run the program, which must then ignore it.
+ */
+static void check_short(const void *frame, uint32_t len)
+{
+	uint32_t retval = TC_ACT_OK;
+	int err;
+
+	drain();
+	err = test_run(true, frame, len, &retval);
+	CHECK(err == 0 || err == -EINVAL);
+	CHECK(retval == TC_ACT_OK);
+	CHECK(drain() == 0);
+}
+
+static void check_short_seg(const struct flow *f, const struct seg *s)
+{
+	struct sw_wire_state ws;
+	uint8_t buf[256];
+
+	check_short(buf, build(buf, sizeof(buf), f, s));
+	CHECK(wire_state(f, &ws) == -ENOENT);
 }
 
 static void test_truncated(void)
@@ -479,12 +516,10 @@ static void test_truncated(void)
 	struct flow g = flow6("2001:db8::12", 40006, "2001:db8:ffff::27", 25);
 	uint8_t eth[ETH_HLEN] = { 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00 };
 
-	/* Ethernet header alone. */
-	drain();
-	run_frame(true, eth, sizeof(eth));
-	CHECK(drain() == 0);
-	/* IPv4 header cut short. */
-	check_ignored(true, &f, &(struct seg){ .flags = F_SYN, .cut_to = ETH_HLEN + 12 });
+	/* Ethernet header alone, IPv4 header cut short, IPv6 header cut short. */
+	check_short(eth, sizeof(eth));
+	check_short_seg(&f, &(struct seg){ .flags = F_SYN, .cut_to = ETH_HLEN + 12 });
+	check_short_seg(&g, &(struct seg){ .flags = F_SYN, .cut_to = ETH_HLEN + 30 });
 	/* IPv4 options announced but cut off. */
 	check_ignored(true, &f, &(struct seg){ .flags = F_SYN, .ip_opt_words = 10,
 					       .cut_to = ETH_HLEN + 30 });
@@ -492,12 +527,11 @@ static void test_truncated(void)
 	check_ignored(true, &f, &(struct seg){ .flags = F_SYN, .cut_to = ETH_HLEN + 20 + 10 });
 	/* ihl < 5. */
 	check_ignored(true, &f, &(struct seg){ .flags = F_SYN, .ihl = 4 });
-	check_ignored(true, &f, &(struct seg){ .flags = F_SYN, .ihl = 0 });
+	check_ignored(true, &f, &(struct seg){ .flags = F_SYN, .ihl = 0x10 });
 	/* doff < 5. */
 	check_ignored(true, &f, &(struct seg){ .flags = F_SYN, .doff = 4 });
-	check_ignored(true, &f, &(struct seg){ .flags = F_SYN, .doff = 0 });
-	/* IPv6 header cut short, TCP header cut short, extension header cut off. */
-	check_ignored(true, &g, &(struct seg){ .flags = F_SYN, .cut_to = ETH_HLEN + 30 });
+	check_ignored(true, &f, &(struct seg){ .flags = F_SYN, .doff = 0x10 });
+	/* IPv6: TCP header cut short, extension header cut off, doff < 5. */
 	check_ignored(true, &g, &(struct seg){ .flags = F_SYN, .cut_to = ETH_HLEN + 40 + 10 });
 	check_ignored(true, &g, &(struct seg){ .flags = F_SYN, .v6_opts = true,
 					       .cut_to = ETH_HLEN + 40 + 12 });
@@ -521,12 +555,12 @@ static void test_not_smtp(void)
 	check_ignored(true, &web6, &(struct seg){ .flags = F_SYN, .seq = 1 });
 	check_ignored(true, &udp, &(struct seg){ .proto = 17, .data = "EHLO x\r\n", .len = 8 });
 	check_ignored(true, &mx, &(struct seg){ .flags = F_SYN | F_ACK, .seq = 1 });
-	check_ignored(true, &mx, &(struct seg){ .flags = F_ACK, .seq = 2, .data = "220 mx\r\n", .len = 8 });
+	check_ignored(true, &mx, &(struct seg){ .flags = F_ACK, .seq = 2, .data = "220 mx\r\n",
+						.len = 8 });
 	check_ignored(true, &mx, &(struct seg){ .flags = F_SYN, .seq = 3 });
 	check_ignored(false, &in, &(struct seg){ .flags = F_SYN, .seq = 1 });
-	check_ignored(false, &in, &(struct seg){ .flags = F_ACK, .seq = 2, .data = "EHLO x\r\n", .len = 8 });
-	CHECK(wire_state(&in, &(struct sw_wire_state){ 0 }) == -ENOENT);
-	CHECK(wire_state(&mx, &(struct sw_wire_state){ 0 }) == -ENOENT);
+	check_ignored(false, &in, &(struct seg){ .flags = F_ACK, .seq = 2, .data = "EHLO x\r\n",
+						 .len = 8 });
 }
 
 /* The full parser, reached through extension headers, must apply the port test too. */
@@ -602,8 +636,8 @@ static void test_server_reply(void)
 	struct sw_wire_state ws;
 	uint64_t id = open_flow(&f, 10);
 
-	/* Before the SYN-ACK the server's offsets are unknown. */
-	ingress(&f, F_ACK, sisn + 1, "220 hi\r\n");
+	/* Before the SYN-ACK the server's offsets are unknown (not taken from ISN 0). */
+	ingress(&f, F_ACK, 1, "220 hi\r\n");
 	CHECK(drain() == 0);
 
 	ingress(&f, F_SYN | F_ACK, sisn, NULL);
@@ -660,7 +694,6 @@ static void test_v4_fragments(void)
 {
 	struct flow f = flow4("192.0.2.20", 40019, "198.51.100.35", 25);
 	struct flow g = flow4("192.0.2.20", 40020, "198.51.100.35", 25);
-	uint64_t id;
 
 	/* A later fragment whose bytes look like a SYN to :25 (offset 1480, MF). */
 	check_ignored(true, &f, &(struct seg){ .flags = F_SYN, .seq = 1, .frag = 0x2000 | 185 });
@@ -671,8 +704,8 @@ static void test_v4_fragments(void)
 	drain();
 	run_seg(true, &g, &(struct seg){ .flags = F_SYN, .seq = 70, .frag = 0x2000 });
 	CHECK(drain() == 1);
-	id = nrec == 1 ? check_wire(&recs[0], &g) : 0;
-	(void)id;
+	if (nrec == 1)
+		check_wire(&recs[0], &g);
 	/* A later fragment of a known flow, shaped like its next segment. */
 	run_seg(true, &g, &(struct seg){ .flags = F_ACK, .seq = 71, .data = "EHLO x\r\n", .len = 8,
 					 .frag = 0x2000 | 3 });

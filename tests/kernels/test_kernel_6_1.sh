@@ -9,12 +9,12 @@
 # device: all its traffic stays on its own loopback.
 # Prints PASS/FAIL/SKIP lines for tests/run.sh.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 root=$PWD
 out=$root/build/kernels
 tag=kernel_6_1
 cases=(loads session_ipv4 session_ipv6 clean_exit)
-helo=kernel-6-1.test
+helo="kernel-6-1.test"
 peer_vm=/usr/local/bin/smtp_peer # where smtp_peer lives inside the VM
 t0=$SECONDS
 
@@ -170,14 +170,17 @@ if [ $up -ne 1 ]; then
 	# Once more with libbpf's debug log, which carries the verifier's messages.
 	smtpwatch run --output /tmp/events2.json --socket /run/sw2.sock -v -v >/tmp/agent-vv.log 2>&1 &
 	A2=$!
-	sleep 30
+	i=0
+	while kill -0 $A2 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 	kill -TERM $A2 2>/dev/null
 	sleep 1
 	kill -KILL $A2 2>/dev/null
 	begin agent_debug_log; tail -n 400 /tmp/agent-vv.log; end agent_debug_log
 	finish
 fi
-begin tc_during; tc filter show dev lo ingress; tc filter show dev lo egress; end tc_during
+# iproute2's tc by its path: busybox sh prefers its own applets, whatever PATH says.
+TC=/usr/sbin/tc
+begin tc_during; $TC filter show dev lo ingress; $TC filter show dev lo egress; end tc_during
 
 $PEER server 2525 2 60 >/tmp/server.log 2>&1 &
 SERVER=$!
@@ -216,8 +219,10 @@ wait $AGENT
 mark agent_rc $?
 kill $WATCHDOG 2>/dev/null
 mark t_agent_exit "$(t)"
-begin tc_after; tc filter show dev lo ingress 2>&1; tc filter show dev lo egress 2>&1; end tc_after
-begin qdisc_after; tc qdisc show dev lo; end qdisc_after
+# Without the clsact qdisc tc complains on stderr; only stdout lists filters.
+begin tc_after; $TC filter show dev lo ingress 2>/dev/null; $TC filter show dev lo egress 2>/dev/null; end tc_after
+begin qdisc_after; $TC qdisc show dev lo; end qdisc_after
+mark qdisc_rc $?
 begin events; cat /tmp/events.json; end events
 begin agent_log; cat /tmp/agent.log; end agent_log
 mark done
@@ -248,19 +253,20 @@ text = open(log, "rb").read().decode("utf-8", "replace").replace("\r", "")
 lines = text.split("\n")
 
 marks, blocks, cur = {}, {}, None
+# Markers are searched, not anchored: the firmware's terminal escapes precede the first.
 for ln in lines:
-    m = re.match(r"^@@BEGIN (\S+)$", ln)
+    m = re.search(r"@@BEGIN (\S+)\s*$", ln)
     if m:
         cur = m.group(1)
         blocks[cur] = []
         continue
-    if re.match(r"^@@END \S+$", ln):
+    if re.search(r"@@END \S+\s*$", ln):
         cur = None
         continue
     if cur:
         blocks[cur].append(ln)
         continue
-    m = re.match(r"^@@SW (\S+) ?(.*)$", ln)
+    m = re.search(r"@@SW (\S+) ?(.*?)\s*$", ln)
     if m:
         marks[m.group(1)] = m.group(2)
 
@@ -284,12 +290,13 @@ elif not vm_ok:
 # loads: status ok, every hook attached, clsact on lo
 p = []
 status = None
-try:
-    status = json.loads("\n".join(blocks.get("status", [])).strip() or "null")
-except ValueError as e:
-    p.append(f"status is not JSON ({e})")
 if marks.get("status_rc") != "0":
     p.append("smtpwatch status never exited 0")
+else:
+    try:
+        status = json.loads("\n".join(blocks.get("status", [])))
+    except ValueError as e:
+        p.append(f"status is not JSON ({e})")
 if isinstance(status, dict):
     att = status.get("attach", {})
     if att.get("tc_mode") != "clsact":
@@ -299,14 +306,24 @@ if isinstance(status, dict):
         p.append("lo is not attached")
     if not att.get("programs"):
         p.append("no programs attached")
-if not any("bpf" in l for l in blocks.get("tc_during", [])):
+if status and not any("bpf" in l for l in blocks.get("tc_during", [])):
     p.append("no bpf filter on lo while the agent ran")
 for m in marks:
     if m == "insmod_failed":
         p.append(f"insmod failed: {marks[m]}")
 if boot_problem and not blocks.get("status"):
     p.insert(0, boot_problem)
+# When the agent did not come up, say why in the verdict: its last words, and the
+# verifier's, from the log.
+alog = blocks.get("agent_log", [])
+why = [l for l in alog if l.startswith("smtpwatch:") or "program load failed" in l]
+for i, l in enumerate(alog):
+    if re.match(r"processed \d+ insns", l) and i > 0:
+        why.append("verifier: " + alog[i - 1])
+if marks.get("status_rc") != "0" and why:
+    p.append("agent says: " + " | ".join(why[-4:]))
 verdict("loads", p)
+not_up = None if marks.get("status_rc") == "0" else (boot_problem or "the agent never attached")
 
 events, bad = [], 0
 for ln in blocks.get("events", []):
@@ -321,8 +338,8 @@ sessions = [e for e in events if e.get("event", {}).get("action") == "smtp_sessi
 def check_session(case, client, family, dst_ip):
     p = []
     c = kv(marks.get(client, ""))
-    if boot_problem and not c:
-        verdict(case, [boot_problem]); return
+    if not_up:
+        verdict(case, [not_up]); return
     if c.get("rc") != "0":
         p.append(f"smtp_peer {client} failed (rc {c.get('rc')}): " +
                  " | ".join(blocks.get(client, [])[-3:]))
@@ -355,22 +372,33 @@ check_session("session_ipv4", "client4", "ipv4", "127.0.0.1")
 check_session("session_ipv6", "client6", "ipv6", "::1")
 
 p = []
-if "agent_rc" not in marks:
+if not_up:
+    p.append(not_up)
+elif "agent_rc" not in marks:
     p.append(boot_problem or "no agent exit code")
 elif marks["agent_rc"] != "0":
     p.append(f"agent exited {marks['agent_rc']} after SIGTERM")
 left = [l for l in blocks.get("tc_after", []) if l.strip()]
-if "tc_after" not in blocks:
+if not_up:
+    pass
+elif "tc_after" not in blocks:
     p.append("no tc listing after exit")
 elif left:
     p.append("filters left on lo: " + " | ".join(left[:4]))
+if not not_up:
+    # The agent created lo's clsact qdisc (lo has none at boot), so it removes it too.
+    if marks.get("qdisc_rc") != "0":
+        p.append(f"tc qdisc show failed in the VM (rc {marks.get('qdisc_rc')})")
+    elif any("clsact" in l for l in blocks.get("qdisc_after", [])):
+        p.append("the clsact qdisc the agent created is left on lo")
 verdict("clean_exit", p)
 
 for r in results:
     print(r)
 t = {k: marks.get(k) for k in ("t_agent_start", "t_agent_up", "t_sigterm", "t_agent_exit")}
 print(f"# {kver}: initramfs built in {t_built}s, VM ran {t_boot}s (qemu exit {qrc}); "
-      f"VM uptime at agent start {t['t_agent_start']}s, attached {t['t_agent_up']}s, "
+      f"VM uptime at agent start {t['t_agent_start']}s, "
+      f"{'attached' if not not_up else 'gave up waiting'} {t['t_agent_up']}s, "
       f"SIGTERM {t['t_sigterm']}s, exited {t['t_agent_exit']}s; "
       f"{len(sessions)} smtp_session events")
 sys.exit(0 if all(r.startswith("PASS") for r in results) else 1)

@@ -4,18 +4,19 @@
  * so that a static copy runs in a bare initramfs where no MTA or Python exists.
  *
  *   smtp_peer server PORT [COUNT [TIMEOUT]]
- *       Listens on every address (IPv6 socket accepting IPv4 too, or IPv4 alone when the
- *       kernel has no IPv6), serves COUNT connections (default 1) one after another and
- *       exits; gives up TIMEOUT seconds after start (default 30).
+ *       Listens on every address (an IPv6 socket that accepts IPv4 too, or IPv4 alone
+ *       when the kernel has no IPv6), serves COUNT connections (default 1) one after
+ *       another and exits; gives up TIMEOUT seconds after start (default 30).
  *   smtp_peer client HOST PORT HELO
- *       Connects to a numeric HOST (IPv4 or IPv6), reads the banner, says "EHLO HELO", reads the reply,
- *       says QUIT, reads the reply and exits 0 when every reply had the expected code.
+ *       Connects to a numeric HOST (IPv4 or IPv6), reads the banner, says
+ *       "EHLO HELO", reads the reply, says QUIT, reads the reply, and exits 0 when
+ *       every reply had the expected code.
  *
- * Both print one line per step on stdout, and errors on stderr; exit code 1 on failure,
- * 64 on bad usage.
+ * Both print one line per step on stdout and errors on stderr; exit code 1 on
+ * failure, 64 on bad usage.
  */
-#include <errno.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -73,7 +74,7 @@ static int send_all(int fd, const char *s)
 	return 0;
 }
 
-/* One line without its CRLF (or bare LF) into line; 0, -ECONNRESET at EOF, or -errno. */
+/* One line, without its CRLF or bare LF, into line: 0, -ECONNRESET at EOF, or -errno. */
 static int read_line(struct conn *c, char *line, size_t size, int timeout_ms)
 {
 	for (;;) {
@@ -146,9 +147,11 @@ static void serve(int fd)
 
 static int listen_any(int port)
 {
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_port = htons(port),
+	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6,
+				   .sin6_port = htons(port),
 				   .sin6_addr = IN6ADDR_ANY_INIT };
-	struct sockaddr_in a4 = { .sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in a4 = { .sin_family = AF_INET,
+				  .sin_port = htons(port),
 				  .sin_addr.s_addr = htonl(INADDR_ANY) };
 	int one = 1, zero = 0;
 	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
