@@ -42,6 +42,8 @@ TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
 
 .DELETE_ON_ERROR:
+# Keep the BPF object and skeleton: they are inputs of several targets.
+.SECONDARY:
 .PHONY: all deps run test test-unit test-kernels clean vmlinux
 
 all: $(OUTPUT)/smtpwatch

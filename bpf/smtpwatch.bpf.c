@@ -238,6 +238,37 @@ int BPF_PROG(sw_exit, struct task_struct *p)
 
 /* ---- connect ------------------------------------------------------------------- */
 
+/* The parent chain up to init, nearest first: its members may exit before we read it. */
+static __always_inline void fill_ancestors(struct sw_connect *e, struct task_struct *task)
+{
+	struct task_struct *t = BPF_CORE_READ(task, real_parent);
+	__u32 n = 0;
+	int i;
+
+	for (i = 0; i < SW_MAX_ANCESTORS; i++) {
+		struct sw_ancestor *a = &e->ancestors[i];
+		struct task_struct *gl;
+		__u32 pid;
+
+		a->pid = 0;
+		a->pad = 0;
+		a->start_ns = 0;
+		__builtin_memset(a->comm, 0, sizeof(a->comm));
+		if (!t || n != (__u32)i)
+			continue;
+		pid = BPF_CORE_READ(t, tgid);
+		if (!pid)
+			continue;
+		a->pid = pid;
+		gl = BPF_CORE_READ(t, group_leader);
+		a->start_ns = BPF_CORE_READ(gl, start_time);
+		BPF_CORE_READ_STR_INTO(&a->comm, gl, comm);
+		n++;
+		t = pid == 1 ? NULL : BPF_CORE_READ(t, real_parent);
+	}
+	e->n_ancestors = n;
+}
+
 static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __u32 flags,
 				      const __u32 *addr)
 {
@@ -287,9 +318,9 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __
 	name = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
 	if (!name || bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name), name) < 0)
 		e->cgroup_name[0] = 0;
-	e->pad = 0;
 	e->exe_len = 0;
 	e->args_len = 0;
+	fill_ancestors(e, task);
 
 	x = bpf_map_lookup_elem(&execs, &tgid);
 	if (x && x->start_ns == e->start_ns) {
@@ -402,14 +433,18 @@ static __always_inline __u64 clamp_size(__u64 n)
 }
 _Static_assert(SW_DATA_MAX == 512, "clamp_size bound");
 
-/* Copy the part of this segment's payload that lies inside the capture bound. */
+/*
+ * Copy the part of this segment's payload that lies inside the capture bound, in
+ * records of at most SW_DATA_MAX bytes (a GSO segment or a long pipelined burst
+ * is larger than one record).
+ */
+#define SW_DATA_CHUNKS (SW_CAPTURE_SERVER / SW_DATA_MAX)
 static __always_inline void emit_data(struct __sk_buff *skb, __u64 id, __u8 dir,
 				      const struct sw_pkt *p, __u32 isn, __u32 cap)
 {
 	__u32 off = p->seq - isn - 1; /* the SYN takes one sequence number */
-	__u32 len = p->payload_len;
-	struct sw_data *d;
-	__u64 n;
+	__u32 len = p->payload_len, done = 0;
+	int i;
 
 	if (!len)
 		return;
@@ -418,29 +453,38 @@ static __always_inline void emit_data(struct __sk_buff *skb, __u64 id, __u8 dir,
 		stat_inc(SW_STAT_TRUNCATED);
 		return;
 	}
-	if (len > cap - off)
+	if (len > cap - off) {
 		len = cap - off;
-	if (len > SW_DATA_MAX)
-		len = SW_DATA_MAX;
-	d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
-	if (!d) {
-		stat_inc(SW_STAT_RING_FULL);
-		return;
+		stat_inc(SW_STAT_TRUNCATED);
 	}
-	hdr_fill(&d->hdr, SW_EV_DATA, sizeof(*d), id);
-	d->offset = off;
-	d->dir = dir;
-	d->pad = 0;
-	n = len;
-	n = clamp_size(n);
-	if (bpf_skb_load_bytes(skb, p->payload_off, d->data, n)) {
-		bpf_ringbuf_discard(d, BPF_RB_NO_WAKEUP);
-		return;
+	for (i = 0; i < SW_DATA_CHUNKS && done < len; i++) {
+		__u32 n = len - done;
+		struct sw_data *d;
+		__u64 sz;
+
+		if (n > SW_DATA_MAX)
+			n = SW_DATA_MAX;
+		d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
+		if (!d) {
+			stat_inc(SW_STAT_RING_FULL);
+			return;
+		}
+		hdr_fill(&d->hdr, SW_EV_DATA, sizeof(*d), id);
+		d->offset = off + done;
+		d->dir = dir;
+		d->pad = 0;
+		sz = clamp_size(n);
+		if (bpf_skb_load_bytes(skb, p->payload_off + done, d->data, sz)) {
+			bpf_ringbuf_discard(d, BPF_RB_NO_WAKEUP);
+			return;
+		}
+		d->len = sz;
+		done += sz;
+		stat_inc(SW_STAT_DATA);
+		bpf_ringbuf_submit(d, data_wakeup_flags());
 	}
-	d->len = len;
-	stat_inc(SW_STAT_DATA);
-	bpf_ringbuf_submit(d, data_wakeup_flags());
 }
+_Static_assert(SW_CAPTURE_SERVER >= SW_CAPTURE_CLIENT, "chunk count covers both bounds");
 
 static __always_inline __u32 close_bits(const struct sw_pkt *p, __u8 dir)
 {
@@ -595,6 +639,9 @@ static __always_inline int tc_slow(struct __sk_buff *skb, __u32 nh, bool egress)
 	__u32 bits;
 
 	if (sw_parse_tcp(skb, nh, &p))
+		return TC_ACT_OK;
+	/* IPv6 with extension headers arrives here without the fast path's port test. */
+	if (!port_watched(bpf_ntohs(egress ? p.dport : p.sport)))
 		return TC_ACT_OK;
 	if (egress && (p.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
 		wire_syn(skb, &p);

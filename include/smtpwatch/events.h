@@ -19,6 +19,7 @@
 #define SW_CAPTURE_CLIENT 2048 /* client bytes captured per flow (HELO..RCPT) */
 #define SW_CAPTURE_SERVER 4096 /* server bytes captured per flow (banner, EHLO reply) */
 #define SW_MAX_PORTS 16
+#define SW_MAX_ANCESTORS 8 /* parent chain recorded at connect, nearest first */
 #define SW_PORT_WORDS 1024 /* 65536-bit set of watched ports */
 
 /* Flows seen only on the wire get ids with this bit set, never a socket cookie. */
@@ -81,6 +82,13 @@ struct sw_addr {
 	__u8 addr[16]; /* IPv4 in the first four bytes */
 };
 
+struct sw_ancestor {
+	__u32 pid;
+	__u32 pad;
+	__u64 start_ns;
+	char comm[SW_COMM_LEN];
+};
+
 struct sw_connect {
 	struct sw_hdr hdr;
 	__u32 tgid;
@@ -99,7 +107,8 @@ struct sw_connect {
 	char cgroup_name[SW_CGNAME_LEN];
 	__u16 exe_len;
 	__u16 args_len;
-	__u32 pad;
+	__u32 n_ancestors;
+	struct sw_ancestor ancestors[SW_MAX_ANCESTORS];
 	char exe[SW_EXE_LEN];
 	char args[SW_ARGS_LEN];
 };
@@ -178,6 +187,7 @@ struct sw_syn_key {
 
 _Static_assert(sizeof(struct sw_hdr) == 24, "sw_hdr layout");
 _Static_assert(sizeof(struct sw_addr) == 24, "sw_addr layout");
+_Static_assert(sizeof(struct sw_ancestor) == 32, "sw_ancestor layout");
 _Static_assert(sizeof(struct sw_connect) % 8 == 0, "sw_connect padding");
 _Static_assert(__builtin_offsetof(struct sw_connect, exe) % 8 == 0, "sw_connect.exe alignment");
 _Static_assert(sizeof(struct sw_data) == 24 + 8 + SW_DATA_MAX, "sw_data layout");
