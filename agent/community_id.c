@@ -5,6 +5,7 @@
  * once per flow over at most 40 bytes, so a plain implementation is enough.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -200,4 +201,18 @@ int community_id_v1(uint16_t seed, int family, const uint8_t *saddr, const uint8
 	out[1] = ':';
 	base64_encode(digest, sizeof(digest), out + 2);
 	return 0;
+}
+
+void sw_digest_id(const void *data, size_t len, char *out, size_t outlen)
+{
+	uint8_t digest[SHA1_DIGEST_LEN];
+	char b64[32];
+	struct sha1_ctx c;
+
+	sha1_init(&c);
+	sha1_update(&c, data, len);
+	sha1_final(&c, digest);
+	/* 15 bytes: 20 base64 characters and no padding. */
+	base64_encode(digest, 15, b64);
+	snprintf(out, outlen, "%s", b64);
 }

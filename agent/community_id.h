@@ -20,4 +20,10 @@
 int community_id_v1(uint16_t seed, int family, const uint8_t *saddr, const uint8_t *daddr,
 		    uint16_t sport, uint16_t dport, uint8_t proto, char *out, size_t outlen);
 
+/*
+ * A short stable identifier (20 base64 characters of SHA-1) for data, such as
+ * process.entity_id from host id, boot id, pid and start time.
+ */
+void sw_digest_id(const void *data, size_t len, char *out, size_t outlen);
+
 #endif

@@ -7,11 +7,26 @@
 #include "output.h"
 #include "util.h"
 
+static void read_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+
+	buf[0] = 0;
+	if (!f)
+		return;
+	if (!fgets(buf, len, f))
+		buf[0] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+	fclose(f);
+}
+
 int sw_output_open(struct sw_output *o, const char *path)
 {
 	memset(o, 0, sizeof(*o));
 	if (gethostname(o->host, sizeof(o->host) - 1))
 		snprintf(o->host, sizeof(o->host), "localhost");
+	read_line("/etc/machine-id", o->host_id, sizeof(o->host_id));
+	read_line("/proc/sys/kernel/random/boot_id", o->boot_id, sizeof(o->boot_id));
 	if (!path || !strcmp(path, "-")) {
 		o->f = stdout;
 		return 0;
@@ -70,6 +85,10 @@ cJSON *sw_event_new(struct sw_output *o, const char *action, uint64_t epoch_ns)
 	cJSON_AddStringToObject(ev, "@timestamp", ts);
 	cJSON_AddStringToObject(sw_obj(ev, "event"), "action", action);
 	cJSON_AddStringToObject(sw_obj(ev, "host"), "name", o->host);
+	if (o->host_id[0])
+		cJSON_AddStringToObject(sw_obj(ev, "host"), "id", o->host_id);
+	if (o->boot_id[0])
+		cJSON_AddStringToObject(sw_obj(ev, "host.boot"), "id", o->boot_id);
 	return ev;
 }
 

@@ -12,6 +12,8 @@ struct sw_output {
 	uint64_t written;
 	uint64_t write_errors; /* lines that could not be written (disk full, ...) */
 	char host[256];
+	char host_id[64]; /* /etc/machine-id */
+	char boot_id[64];
 };
 
 int sw_output_open(struct sw_output *o, const char *path);

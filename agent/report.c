@@ -13,11 +13,61 @@
 
 #define IPPROTO_TCP_NUM 6
 
-void sw_report_resolve(struct sw_session *s)
+static const struct sw_output *ident; /* host id and boot id for entity ids */
+
+void sw_report_init(const struct sw_output *o)
+{
+	ident = o;
+}
+
+void sw_entity_id(uint32_t pid, uint64_t start_ns, char *out, size_t len)
+{
+	char key[256];
+	int n = snprintf(key, sizeof(key), "%s:%s:%u:%llu", ident ? ident->host_id : "", ident ? ident->boot_id : "", pid,
+			 (unsigned long long)start_ns);
+
+	sw_digest_id(key, n, out, len);
+}
+
+/* The innermost systemd unit named in a cgroup path: "postfix@-.service". */
+static void unit_of(const char *cgroup, char *out, size_t len)
+{
+	const char *p = cgroup, *best = NULL;
+	size_t best_len = 0;
+
+	out[0] = 0;
+	while (p && *p) {
+		size_t n = strcspn(p, "/");
+
+		if ((n > 8 && !strncmp(p + n - 8, ".service", 8)) ||
+		    (n > 6 && !strncmp(p + n - 6, ".scope", 6))) {
+			best = p;
+			best_len = n;
+		}
+		p += n;
+		while (*p == '/')
+			p++;
+	}
+	if (best && best_len < len) {
+		memcpy(out, best, best_len);
+		out[best_len] = 0;
+	}
+}
+
+void sw_report_resolve(struct sw_session *s, sw_exec_lookup_fn lookup, void *ctx)
 {
 	const struct sw_connect *c = &s->conn;
 	char buf[4096];
 	ssize_t n;
+
+	sw_entity_id(c->tgid, c->start_ns, s->entity_id, sizeof(s->entity_id));
+	for (uint32_t i = 0; i < c->n_ancestors && i < SW_MAX_ANCESTORS; i++) {
+		const struct sw_ancestor *a = &c->ancestors[i];
+
+		if (!lookup(ctx, a->pid, a->start_ns, buf, sizeof(buf)) ||
+		    !sw_proc_exe(a->pid, buf, sizeof(buf)))
+			s->anc_exe[i] = strdup(buf);
+	}
 
 	if (c->exe_len > 0 && c->exe_len < SW_EXE_LEN) {
 		s->exe = strndup(c->exe, c->exe_len);
@@ -43,6 +93,7 @@ void sw_report_resolve(struct sw_session *s)
 		s->cgroup[0] = 0;
 	sw_container_id(s->cgroup[0] ? s->cgroup : c->cgroup_name, s->container_id,
 			sizeof(s->container_id));
+	unit_of(s->cgroup[0] ? s->cgroup : c->cgroup_name, s->unit, sizeof(s->unit));
 }
 
 /* Add raw network or process bytes as a JSON string, made safe first. */
@@ -59,6 +110,34 @@ static void add_bytes(cJSON *obj, const char *key, const void *p, size_t len)
 static void add_cstr(cJSON *obj, const char *key, const char *s, size_t max)
 {
 	add_bytes(obj, key, s, strnlen(s, max));
+}
+
+/* process.parent (ECS) and the whole chain up to init in process.ancestors. */
+static void add_parents(cJSON *ev, cJSON *p, const struct sw_session *s)
+{
+	const struct sw_connect *c = &s->conn;
+	cJSON *parent = sw_obj(p, "parent"), *chain;
+	char id[32];
+
+	(void)ev;
+	cJSON_AddNumberToObject(parent, "pid", c->ppid);
+	if (c->n_ancestors > 0 && c->ancestors[0].pid == c->ppid) {
+		add_cstr(parent, "name", c->ancestors[0].comm, SW_COMM_LEN);
+		if (s->anc_exe[0])
+			add_cstr(parent, "executable", s->anc_exe[0], 4096);
+		sw_entity_id(c->ppid, c->ancestors[0].start_ns, id, sizeof(id));
+		cJSON_AddStringToObject(parent, "entity_id", id);
+	}
+	chain = cJSON_AddArrayToObject(p, "ancestors");
+	for (uint32_t i = 0; i < c->n_ancestors && i < SW_MAX_ANCESTORS; i++) {
+		cJSON *a = cJSON_CreateObject();
+
+		cJSON_AddNumberToObject(a, "pid", c->ancestors[i].pid);
+		add_cstr(a, "name", c->ancestors[i].comm, SW_COMM_LEN);
+		if (s->anc_exe[i])
+			add_cstr(a, "executable", s->anc_exe[i], 4096);
+		cJSON_AddItemToArray(chain, a);
+	}
 }
 
 static void add_process(cJSON *ev, const struct sw_session *s)
@@ -93,7 +172,8 @@ static void add_process(cJSON *ev, const struct sw_session *s)
 								 : "none");
 	if (s->args_truncated)
 		cJSON_AddBoolToObject(p, "args_truncated", 1);
-	cJSON_AddNumberToObject(sw_obj(p, "parent"), "pid", c->ppid);
+	cJSON_AddStringToObject(p, "entity_id", s->entity_id);
+	add_parents(ev, p, s);
 	snprintf(num, sizeof(num), "%u", c->uid);
 	cJSON_AddStringToObject(sw_obj(ev, "user"), "id", num);
 	cJSON_AddStringToObject(sw_obj(ev, "user"), "name", sw_user_name(c->uid));
@@ -103,6 +183,8 @@ static void add_process(cJSON *ev, const struct sw_session *s)
 		cJSON_AddStringToObject(sw_obj(ev, "container"), "id", s->container_id);
 	if (s->cgroup[0])
 		add_cstr(sw_obj(ev, "smtpwatch"), "cgroup", s->cgroup, sizeof(s->cgroup));
+	if (s->unit[0])
+		add_cstr(sw_obj(ev, "systemd"), "unit", s->unit, sizeof(s->unit));
 	cJSON_AddNumberToObject(sw_obj(ev, "smtpwatch"), "cgroup_id", (double)c->cgroup_id);
 }
 

@@ -6,8 +6,15 @@
 #include "output.h"
 #include "session.h"
 
+/* Read the host's identity (machine id, boot id) once, at start. */
+void sw_report_init(const struct sw_output *o);
+/* Executable of (pid, start) from the kernel's exec cache; 0 or -ENOENT. */
+typedef int (*sw_exec_lookup_fn)(void *ctx, uint32_t pid, uint64_t start_ns, char *buf,
+				 size_t len);
 /* Fill the session's process fields from the connect record (and /proc if needed). */
-void sw_report_resolve(struct sw_session *s);
+void sw_report_resolve(struct sw_session *s, sw_exec_lookup_fn lookup, void *ctx);
+/* process.entity_id: unique across pid reuse and reboots, stable across events. */
+void sw_entity_id(uint32_t pid, uint64_t start_ns, char *out, size_t len);
 /* connection_attempted, at connect. */
 int sw_report_connect(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real);
 /* smtp_session (attributed) or smtp_unattributed (wire only), at close. */

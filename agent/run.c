@@ -133,6 +133,19 @@ static struct sw_session *session_new(struct agent *a, uint64_t id, uint64_t ts)
 	return s;
 }
 
+static int exec_lookup(void *ctx, uint32_t pid, uint64_t start_ns, char *buf, size_t len)
+{
+	struct agent *a = ctx;
+	struct sw_exec x;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(a->ld.skel->maps.execs), &pid, &x) ||
+	    x.start_ns != start_ns || !x.exe_len || x.exe_len >= SW_EXE_LEN || x.exe_len >= len)
+		return -ENOENT;
+	memcpy(buf, x.exe, x.exe_len);
+	buf[x.exe_len] = 0;
+	return 0;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct agent *a = ctx;
@@ -157,7 +170,7 @@ static int on_record(void *ctx, void *data, size_t size)
 		s->have_conn = true;
 		s->conn = *c;
 		s->dst = c->dst;
-		sw_report_resolve(s);
+		sw_report_resolve(s, exec_lookup, a);
 		sw_report_connect(&a->out, s, a->mono_to_real);
 		break;
 	}
@@ -330,6 +343,7 @@ static int setup(struct agent *a)
 		pr_warn("cannot open the output %s: %s\n", o->output, strerror(-err));
 		return EX_SW_CONFIG;
 	}
+	sw_report_init(&a->out);
 	a->ctlfd = sw_control_listen(o->socket_path);
 	if (a->ctlfd == -EADDRINUSE) {
 		pr_warn("another agent answers on %s: stop it first, or give this one --socket\n",

@@ -33,6 +33,8 @@ void sw_session_destroy(struct sw_session *s)
 	}
 	free(s->exe);
 	free(s->args);
+	for (int i = 0; i < SW_MAX_ANCESTORS; i++)
+		free(s->anc_exe[i]);
 	free(s);
 }
 

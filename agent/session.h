@@ -41,6 +41,9 @@ struct sw_session {
 	bool args_truncated;
 	char cgroup[256];
 	char container_id[65];
+	char unit[128];	      /* systemd unit from the cgroup path */
+	char entity_id[32];   /* process.entity_id */
+	char *anc_exe[SW_MAX_ANCESTORS];
 };
 
 struct sw_sessions {
