@@ -2,6 +2,7 @@
 #ifndef SMTPWATCH_AGENT_H
 #define SMTPWATCH_AGENT_H
 #include <stdint.h>
+#include "evidence.h"
 #include "smtpwatch/events.h"
 
 #define SW_VERSION "0.1.0"
@@ -15,6 +16,7 @@ struct sw_run_opts {
 	uint32_t max_sessions;
 	int tc_mode;		 /* enum sw_tc_mode; SW_TC_NONE picks the best */
 	uint32_t idle_timeout_s; /* a session with no packet for this long is reported */
+	struct sw_evidence_cfg evidence;
 };
 
 /* smtpwatch run: returns the process exit code. */

@@ -285,6 +285,12 @@ uint32_t bhv_observe(struct bhv_table *t, const struct bhv_session *s, struct bh
 	p->sess_head = (p->sess_head + 1) % BHV_MAX_SESS;
 	p->sessions_total++;
 	p->rejected_total += s->n_rejected;
+	for (int i = 0; s->rejects && i < s->n_rejected; i++) {
+		copy_text(p->rejects[p->rejects_head], BHV_TEXT, s->rejects[i]);
+		p->rejects_head = (p->rejects_head + 1) % 4;
+		if (p->n_rejects < 4)
+			p->n_rejects++;
+	}
 	note_dest(p, s);
 	note_lists(p, s);
 	if (s->helo) {

@@ -69,6 +69,8 @@ struct bhv_proc {
 	int n_helos;
 	char last_helo[BHV_TEXT];
 	uint32_t rejected_total;
+	char rejects[4][BHV_TEXT]; /* the latest refusals, "550 text", JSON-safe */
+	int n_rejects, rejects_head;
 	char lists[BHV_MAX_LISTS][48];
 	int n_lists;
 	uint32_t rules_seen;  /* bhv rules ever tripped */
@@ -98,6 +100,7 @@ struct bhv_session {
 	const char *helo; /* NULL: no HELO/EHLO */
 	bool pregreet;
 	int n_rejected;
+	const char *const *rejects; /* refusal texts of this session, JSON-safe */
 	const char *const *lists; /* blocklists named in replies */
 	int n_lists;
 };

@@ -30,6 +30,12 @@ static const char usage_run[] =
 	"      --ring-size BYTES    kernel ring buffer, power of two, K/M/G suffixes (default 4M)\n"
 	"      --max-sessions N     sessions tracked at once before the oldest is closed (default 4096)\n"
 	"      --idle-timeout SECS  report a session that stays silent this long (default 60)\n"
+	"      --alert-threshold N  alert when a session scores N or more (default 60)\n"
+	"      --window SECS        sliding window for FANOUT, HELO_VARIES and alerts (default 600)\n"
+	"      --fanout N           distinct destinations in the window for FANOUT (default 5)\n"
+	"      --rate N             sessions per minute for RATE (default 30)\n"
+	"      --mta PATH           an executable that is a mail server (repeatable)\n"
+	"      --weight RULE=N      a rule's weight in the score, 0-100 (repeatable)\n"
 	"      --tc-mode MODE       auto (tcx where the kernel has it, else clsact), tcx or clsact\n"
 	"  -v, --verbose            more messages; twice for libbpf's debug log\n"
 	"  -h, --help               this text\n";
@@ -71,6 +77,12 @@ static int cmd_run(int argc, char **argv)
 		{ "max-sessions", required_argument, NULL, 'm' },
 		{ "idle-timeout", required_argument, NULL, 't' },
 		{ "tc-mode", required_argument, NULL, 'T' },
+		{ "alert-threshold", required_argument, NULL, 'A' },
+		{ "window", required_argument, NULL, 'W' },
+		{ "fanout", required_argument, NULL, 'F' },
+		{ "rate", required_argument, NULL, 'R' },
+		{ "mta", required_argument, NULL, 'M' },
+		{ "weight", required_argument, NULL, 'w' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -83,9 +95,12 @@ static int cmd_run(int argc, char **argv)
 		.max_sessions = 4096,
 		.idle_timeout_s = 60,
 	};
+	static const char *mtas[32];
 	uint64_t v;
 	int c;
 
+	sw_evidence_cfg_default(&o.evidence);
+	o.evidence.bhv.mtas = mtas;
 	while ((c = getopt_long(argc, argv, "o:S:p:vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
@@ -134,6 +149,54 @@ static int cmd_run(int argc, char **argv)
 				return EX_SW_USAGE;
 			}
 			break;
+		case 'A':
+			if (sw_parse_size(optarg, &v) || v > 100) {
+				fprintf(stderr, "smtpwatch: --alert-threshold is a score from 0 to 100\n");
+				return EX_SW_USAGE;
+			}
+			o.evidence.bhv.alert_threshold = v;
+			break;
+		case 'W':
+			if (sw_parse_size(optarg, &v) || v < 10 || v > 86400) {
+				fprintf(stderr, "smtpwatch: --window is from 10 to 86400 seconds\n");
+				return EX_SW_USAGE;
+			}
+			o.evidence.bhv.window_s = v;
+			break;
+		case 'F':
+		case 'R':
+			if (sw_parse_size(optarg, &v) || v < 1 || v > 100000) {
+				fprintf(stderr, "smtpwatch: --%s is a count from 1 to 100000\n",
+					c == 'F' ? "fanout" : "rate");
+				return EX_SW_USAGE;
+			}
+			if (c == 'F')
+				o.evidence.bhv.fanout = v;
+			else
+				o.evidence.bhv.rate_per_min = v;
+			break;
+		case 'M':
+			if (optarg[0] != '/' || o.evidence.bhv.n_mtas >= 32) {
+				fprintf(stderr, "smtpwatch: --mta takes an absolute executable path (at most 32)\n");
+				return EX_SW_USAGE;
+			}
+			mtas[o.evidence.bhv.n_mtas++] = optarg;
+			break;
+		case 'w': {
+			char *eq = strchr(optarg, '='), *end;
+			long w;
+
+			if (eq) {
+				*eq = 0;
+				w = strtol(eq + 1, &end, 10);
+			}
+			if (!eq || *end || w < 0 || w > 100 ||
+			    sw_evidence_set_weight(&o.evidence, optarg, w)) {
+				fprintf(stderr, "smtpwatch: --weight takes RULE=N with a rule of docs/rules.md and N from 0 to 100\n");
+				return EX_SW_USAGE;
+			}
+			break;
+		}
 		case 'v':
 			sw_verbose++;
 			break;

@@ -27,41 +27,44 @@ struct signature {
  * mailbox provider relays a DNSBL verdict, the DNSBL is what to delist from.
  * "sbl-xbl" precedes "xbl", which it contains.
  */
+#define NAME(p, l) { .pat = p, .list = l }
+#define CODE(p, l) { .pat = p, .list = l, .token = true }
+
 static const struct signature sigs[] = {
-	{ "sbl-xbl.spamhaus.", "spamhaus-sbl-xbl" },
-	{ "zen.spamhaus.", "spamhaus-zen" },
-	{ "zen.dq.spamhaus.", "spamhaus-zen" }, /* Data Query Service: KEY.zen.dq.spamhaus.net */
-	{ "sbl.spamhaus.", "spamhaus-sbl" },
-	{ "sbl.dq.spamhaus.", "spamhaus-sbl" },
-	{ "xbl.spamhaus.", "spamhaus-xbl" },
-	{ "xbl.dq.spamhaus.", "spamhaus-xbl" },
-	{ "pbl.spamhaus.", "spamhaus-pbl" },
-	{ "pbl.dq.spamhaus.", "spamhaus-pbl" },
-	{ "spamhaus", "spamhaus" }, /* spamhaus.org/query, /sbl, /lookup, "blocked using Spamhaus" */
-	{ "abuseat.org", "cbl" },
-	{ "barracudacentral.", "barracuda" },
-	{ "barracuda reputation", "barracuda" },
-	{ "barracudanetworks.com/reputation", "barracuda" },
-	{ "spamcop.net", "spamcop" },
-	{ "trend micro email reputation", "trendmicro-ers" },
-	{ "trend micro rbl", "trendmicro-ers" },
-	{ "ers.trendmicro.", "trendmicro-ers" },
-	{ "mail-abuse.com", "trendmicro-ers" },
-	{ "mail-abuse.org", "trendmicro-ers" }, /* RBL+ before Trend Micro bought MAPS */
-	{ "sorbs.net", "sorbs" },
-	{ "uceprotect", "uceprotect" },
-	{ "s3140", "microsoft", true }, /* Outlook.com: "part of their network is on our block list" */
-	{ "s3150", "microsoft", true },
-	{ "5.7.606", "microsoft", true },
-	{ "5.7.511", "microsoft", true },
-	{ "banned sending ip", "microsoft" },
-	{ "proofpoint", "proofpoint" },
-	{ "mta's poor reputation", "cisco" },
-	{ "mta\xe2\x80\x99s poor reputation", "cisco" }, /* U+2019 apostrophe */
-	{ "senderbase", "cisco" },
-	{ "talosintelligence", "cisco" },
-	{ "4.7.28", "gmail", true }, /* unusual rate of unsolicited mail from your IP */
-	{ "5.7.26", "gmail", true }, /* unauthenticated, DMARC */
+	NAME("sbl-xbl.spamhaus.", "spamhaus-sbl-xbl"),
+	NAME("zen.spamhaus.", "spamhaus-zen"),
+	NAME("zen.dq.spamhaus.", "spamhaus-zen"), /* Data Query Service: KEY.zen.dq.spamhaus.net */
+	NAME("sbl.spamhaus.", "spamhaus-sbl"),
+	NAME("sbl.dq.spamhaus.", "spamhaus-sbl"),
+	NAME("xbl.spamhaus.", "spamhaus-xbl"),
+	NAME("xbl.dq.spamhaus.", "spamhaus-xbl"),
+	NAME("pbl.spamhaus.", "spamhaus-pbl"),
+	NAME("pbl.dq.spamhaus.", "spamhaus-pbl"),
+	NAME("spamhaus", "spamhaus"), /* spamhaus.org/query, /sbl, /lookup, "blocked using Spamhaus" */
+	NAME("abuseat.org", "cbl"),
+	NAME("barracudacentral.", "barracuda"),
+	NAME("barracuda reputation", "barracuda"),
+	NAME("barracudanetworks.com/reputation", "barracuda"),
+	NAME("spamcop.net", "spamcop"),
+	NAME("trend micro email reputation", "trendmicro-ers"),
+	NAME("trend micro rbl", "trendmicro-ers"),
+	NAME("ers.trendmicro.", "trendmicro-ers"),
+	NAME("mail-abuse.com", "trendmicro-ers"),
+	NAME("mail-abuse.org", "trendmicro-ers"), /* RBL+ before Trend Micro bought MAPS */
+	NAME("sorbs.net", "sorbs"),
+	NAME("uceprotect", "uceprotect"),
+	CODE("s3140", "microsoft"), /* Outlook.com: "part of their network is on our block list" */
+	CODE("s3150", "microsoft"),
+	CODE("5.7.606", "microsoft"),
+	CODE("5.7.511", "microsoft"),
+	NAME("banned sending ip", "microsoft"),
+	NAME("proofpoint", "proofpoint"),
+	NAME("mta's poor reputation", "cisco"),
+	NAME("mta\xe2\x80\x99s poor reputation", "cisco"), /* U+2019 apostrophe */
+	NAME("senderbase", "cisco"),
+	NAME("talosintelligence", "cisco"),
+	CODE("4.7.28", "gmail"), /* unusual rate of unsolicited mail from your IP */
+	CODE("5.7.26", "gmail"), /* unauthenticated, DMARC */
 };
 
 static inline uint8_t lc(uint8_t c)
@@ -168,6 +171,18 @@ static bool gmail_reputation(const uint8_t *t, size_t len)
 	return false;
 }
 
+static bool is_zone(const uint8_t *s, size_t n)
+{
+	bool dot = false, alpha = false;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		dot |= s[i] == '.';
+		alpha |= is_alnum(s[i]) && !is_digit(s[i]);
+	}
+	return dot && alpha;
+}
+
 static inline bool is_name_char(uint8_t c)
 {
 	return is_alnum(c) || c == '-' || c == '_' || c == '+' || c == ' ';
@@ -175,14 +190,14 @@ static inline bool is_name_char(uint8_t c)
 
 /*
  * Postfix reject_rbl_client: "Client host [IP] blocked using LIST; TEXT".
- * Sets [*lo, *hi) to LIST: a DNS zone, or a service's name where the site
- * set one ("Barracuda Reputation"). A '.' belongs to it only inside a word,
- * so a sentence's full stop ends it.
+ * Sets [*lo, *hi) to LIST: a DNS zone (*zone), or a service's name where the
+ * site set one ("Barracuda Reputation"). A '.' belongs to it only inside a
+ * word, so a sentence's full stop ends it.
  */
-static bool blocked_using(const uint8_t *t, size_t len, size_t *lo, size_t *hi)
+static bool blocked_using(const uint8_t *t, size_t len, size_t *lo, size_t *hi, bool *zone)
 {
 	static const char key[] = "blocked using";
-	size_t at = 0, p, q, stop;
+	size_t at = 0, p, q, w, stop;
 
 	while ((at = find(t, len, at, key)) != NOT_FOUND) {
 		p = at + sizeof(key) - 1;
@@ -198,27 +213,16 @@ static bool blocked_using(const uint8_t *t, size_t len, size_t *lo, size_t *hi)
 				break;
 		while (q > p && t[q - 1] == ' ')
 			q--;
-		if (q > p) {
-			*lo = p;
-			*hi = q;
-			return true;
-		}
+		if (q == p)
+			continue;
+		for (w = p; w < q && t[w] != ' '; w++)
+			;
+		*zone = is_zone(t + p, w - p);
+		*lo = p;
+		*hi = *zone ? w : q; /* "zone.example and more words" */
+		return true;
 	}
 	return false;
-}
-
-static bool is_zone(const uint8_t *s, size_t n)
-{
-	bool dot = false, alpha = false;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (s[i] == ' ')
-			return false;
-		dot |= s[i] == '.';
-		alpha |= is_alnum(s[i]) && !is_digit(s[i]);
-	}
-	return dot && alpha;
 }
 
 static void set_list(char *dst, const uint8_t *s, size_t n)
@@ -232,10 +236,10 @@ static void set_list(char *dst, const uint8_t *s, size_t n)
 	dst[n] = '\0';
 }
 
-/* Strict dotted quad: four parts of 1-3 digits, each <= 255. */
+/* Strict dotted quad: four parts of 1-3 digits, each <= 255, no leading zeros. */
 static bool is_ipv4(const uint8_t *s, size_t n)
 {
-	size_t i = 0, digits;
+	size_t i = 0, start, digits;
 	unsigned int v;
 	int part;
 
@@ -245,9 +249,11 @@ static bool is_ipv4(const uint8_t *s, size_t n)
 				return false;
 			i++;
 		}
+		start = i;
 		for (v = 0, digits = 0; i < n && is_digit(s[i]) && digits < 3; i++, digits++)
 			v = v * 10 + (s[i] - '0');
-		if (!digits || v > 255)
+		/* "010" reads as octal to inet_aton(): nobody means that */
+		if (!digits || v > 255 || (digits > 1 && s[start] == '0'))
 			return false;
 	}
 	return i == n;
@@ -375,8 +381,8 @@ static bool bare_ipv4(const uint8_t *t, size_t len, char *ip)
 int reply_listing(int code, const uint8_t *text, size_t len, struct reply_listing *out)
 {
 	const char *list = NULL;
-	size_t lo, hi;
-	bool named;
+	size_t lo = 0, hi = 0;
+	bool named, zone = false;
 
 	if (!out)
 		return 0;
@@ -386,8 +392,8 @@ int reply_listing(int code, const uint8_t *text, size_t len, struct reply_listin
 	if (code < 400 || code > 599)
 		return 0;
 
-	named = blocked_using(text, len, &lo, &hi);
-	if (named && is_zone(text + lo, hi - lo)) {
+	named = blocked_using(text, len, &lo, &hi, &zone);
+	if (named && zone) {
 		/* The zone that matched decides, whatever else the text links to. */
 		list = match_sigs(text + lo, hi - lo, true);
 	} else {

@@ -230,82 +230,97 @@ int sw_report_connect(struct sw_output *o, const struct sw_session *s, int64_t m
 	return sw_output_write(o, ev);
 }
 
-static void add_smtp(cJSON *ev, const struct sw_session *s)
+static void add_rule_name(const char *name, void *arr)
 {
+	cJSON_AddItemToArray(arr, cJSON_CreateString(name));
+}
+
+static void add_smtp(cJSON *ev, const struct sw_session *s, const struct sw_evidence *e)
+{
+	const struct smtp_dialogue *d = &e->d;
 	uint32_t clen = sw_stream_contiguous(&s->st[SW_DIR_CLIENT]);
 	uint32_t slen = sw_stream_contiguous(&s->st[SW_DIR_SERVER]);
 	cJSON *m = sw_obj(ev, "smtp"), *arr;
-	struct smtp_dialogue d;
 
-	smtp_parse(s->st[0].buf, clen, s->st[1].buf, slen, &d);
-	if (d.helo_verb[0]) {
-		cJSON_AddStringToObject(m, "helo_verb", d.helo_verb);
-		add_bytes(m, "helo", d.helo.p, d.helo.len);
+	if (d->helo_verb[0]) {
+		cJSON_AddStringToObject(m, "helo_verb", d->helo_verb);
+		add_bytes(m, "helo", d->helo.p, d->helo.len);
 	}
-	if (d.mail_from.p)
-		add_bytes(m, "mail_from", d.mail_from.p, d.mail_from.len);
+	if (d->mail_from.p)
+		add_bytes(m, "mail_from", d->mail_from.p, d->mail_from.len);
 	arr = cJSON_AddArrayToObject(m, "rcpt_to");
-	for (int i = 0; i < d.n_rcpt; i++) {
-		char *t = sw_text_json(d.rcpt_to[i].p, d.rcpt_to[i].len);
+	for (int i = 0; i < d->n_rcpt; i++) {
+		char *t = sw_text_json(d->rcpt_to[i].p, d->rcpt_to[i].len);
 
 		if (t) {
 			cJSON_AddItemToArray(arr, cJSON_CreateString(t));
 			free(t);
 		}
 	}
-	if (d.banner_code) {
-		add_bytes(m, "banner", d.banner.p, d.banner.len);
-		cJSON_AddNumberToObject(m, "banner_code", d.banner_code);
+	if (d->banner_code) {
+		add_bytes(m, "banner", d->banner.p, d->banner.len);
+		cJSON_AddNumberToObject(m, "banner_code", d->banner_code);
 	}
 	arr = cJSON_AddArrayToObject(m, "replies");
-	for (int i = 0; i < d.n_replies; i++) {
+	for (int i = 0; i < d->n_replies; i++) {
 		cJSON *r = cJSON_CreateObject();
 
-		cJSON_AddNumberToObject(r, "code", d.replies[i].code);
-		add_bytes(r, "text", d.replies[i].text.p, d.replies[i].text.len);
+		cJSON_AddNumberToObject(r, "code", d->replies[i].code);
+		add_bytes(r, "text", d->replies[i].text.p, d->replies[i].text.len);
 		cJSON_AddItemToArray(arr, r);
 	}
-	cJSON_AddBoolToObject(m, "starttls", d.starttls);
-	if (d.tls)
+	cJSON_AddBoolToObject(m, "starttls", d->starttls);
+	if (d->tls)
 		cJSON_AddBoolToObject(m, "tls", 1);
-	/* The client spoke before the server's banner: bots do, MTAs wait. */
-	if (s->st[0].first_ns && (!s->st[1].first_ns || s->st[0].first_ns < s->st[1].first_ns))
+	if (e->pregreet)
 		cJSON_AddBoolToObject(m, "pregreet", 1);
-	if (d.not_smtp)
+	if (d->not_smtp)
 		cJSON_AddBoolToObject(m, "not_smtp", 1);
-	cJSON_AddNumberToObject(m, "commands", d.n_commands);
+	cJSON_AddNumberToObject(m, "commands", d->n_commands);
+	if (e->n_listings) {
+		arr = cJSON_AddArrayToObject(m, "listed_on");
+		for (int i = 0; i < e->n_listings; i++)
+			cJSON_AddItemToArray(arr, cJSON_CreateString(e->listings[i].list));
+		for (int i = 0; i < e->n_listings; i++)
+			if (e->listings[i].ip[0]) {
+				cJSON_AddStringToObject(m, "listed_ip", e->listings[i].ip);
+				break;
+			}
+	}
 	cJSON_AddNumberToObject(sw_obj(ev, "source"), "bytes_captured", clen);
 	cJSON_AddNumberToObject(sw_obj(ev, "destination"), "bytes_captured", slen);
 	if (clen < s->st[0].end || slen < s->st[1].end)
 		cJSON_AddBoolToObject(sw_obj(ev, "smtpwatch"), "capture_gap", 1);
+	sw_evidence_rules(e, add_rule_name, cJSON_AddArrayToObject(sw_obj(ev, "rule"), "name"));
+	cJSON_AddNumberToObject(sw_obj(ev, "event"), "risk_score", e->score);
 }
 
 int sw_report_session(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real,
-		      const char *ifname)
+		      const char *ifname, const struct sw_evidence *e)
 {
 	uint64_t start = s->start_ns + mono_to_real;
 	uint64_t end = (s->close_ns ? s->close_ns : s->last_ns) + mono_to_real;
 	cJSON *ev = sw_event_new(o, s->wire ? "smtp_unattributed" : "smtp_session", start);
-	cJSON *e;
+	cJSON *evt;
 	char ts[64];
 
 	if (!ev)
 		return -ENOMEM;
-	e = sw_obj(ev, "event");
-	cJSON_AddStringToObject(e, "kind", "event");
-	cJSON_AddStringToObject(e, "type", "end");
+	evt = sw_obj(ev, "event");
+	cJSON_AddStringToObject(evt, "kind", "event");
+	cJSON_AddStringToObject(evt, "type", "end");
 	sw_format_time(start, ts, sizeof(ts));
-	cJSON_AddStringToObject(e, "start", ts);
+	cJSON_AddStringToObject(evt, "start", ts);
 	sw_format_time(end, ts, sizeof(ts));
-	cJSON_AddStringToObject(e, "end", ts);
-	cJSON_AddNumberToObject(e, "duration", (double)(end > start ? end - start : 0));
+	cJSON_AddStringToObject(evt, "end", ts);
+	cJSON_AddNumberToObject(evt, "duration", (double)(end > start ? end - start : 0));
 	if (!s->wire && s->have_conn)
 		add_process(ev, s);
 	if (s->have_src)
 		add_endpoint(ev, "source", &s->src);
 	add_endpoint(ev, "destination", &s->dst);
 	add_network(ev, s);
-	add_smtp(ev, s);
+	add_smtp(ev, s, e);
 	if (s->wire && ifname)
 		cJSON_AddStringToObject(sw_obj(ev, "observer.egress.interface"), "name", ifname);
 	cJSON_AddStringToObject(sw_obj(ev, "smtpwatch"), "close",
@@ -315,5 +330,69 @@ int sw_report_session(struct sw_output *o, const struct sw_session *s, int64_t m
 				: "timeout");
 	if (s->have_conn && (s->conn.flags & SW_CONN_MAPPED_V4))
 		cJSON_AddBoolToObject(sw_obj(ev, "smtpwatch"), "v4_mapped", 1);
+	return sw_output_write(o, ev);
+}
+
+static void add_time(cJSON *obj, const char *key, uint64_t epoch_ns)
+{
+	char ts[64];
+
+	sw_format_time(epoch_ns, ts, sizeof(ts));
+	cJSON_AddStringToObject(obj, key, ts);
+}
+
+int sw_report_alert(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real,
+		    const struct sw_evidence *e, const struct bhv_table *bhv)
+{
+	const struct bhv_proc *p = e->proc;
+	uint64_t now = (s->close_ns ? s->close_ns : s->last_ns) + mono_to_real;
+	uint64_t window = (uint64_t)bhv->cfg.window_s * 1000000000ULL;
+	cJSON *ev = sw_event_new(o, "smtp_alert", now), *a, *arr;
+	char msg[512], ip[64];
+	int ndest;
+
+	if (!ev || !p)
+		return -ENOMEM;
+	cJSON_AddStringToObject(sw_obj(ev, "event"), "kind", "alert");
+	cJSON_AddNumberToObject(sw_obj(ev, "event"), "risk_score", e->score);
+	add_process(ev, s);
+	ndest = bhv_dests_in_window(bhv, p, now);
+	a = sw_obj(ev, "smtpwatch.alert");
+	cJSON_AddNumberToObject(a, "window_s", bhv->cfg.window_s);
+	cJSON_AddNumberToObject(a, "sessions", p->sessions_total);
+	cJSON_AddNumberToObject(a, "sessions_in_window", bhv_sessions_in_window(bhv, p, now, window));
+	cJSON_AddNumberToObject(a, "destinations_in_window", ndest);
+	arr = cJSON_AddArrayToObject(a, "destinations");
+	for (int i = 0; i < p->n_dests; i++) {
+		cJSON *d = cJSON_CreateObject();
+
+		sw_format_addr(p->dests[i].family, p->dests[i].addr, ip, sizeof(ip));
+		cJSON_AddStringToObject(d, "ip", ip);
+		cJSON_AddNumberToObject(d, "port", p->dests[i].port);
+		cJSON_AddItemToArray(arr, d);
+	}
+	arr = cJSON_AddArrayToObject(a, "helos");
+	for (int i = 0; i < p->n_helos; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(p->helos[i].text));
+	cJSON_AddNumberToObject(a, "replies_rejected", p->rejected_total);
+	arr = cJSON_AddArrayToObject(a, "rejections");
+	for (int i = 0; i < p->n_rejects; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(p->rejects[i]));
+	arr = cJSON_AddArrayToObject(a, "listed_on");
+	for (int i = 0; i < p->n_lists; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(p->lists[i]));
+	arr = cJSON_AddArrayToObject(sw_obj(ev, "rule"), "name");
+	for (int i = 0; i < HELO_RULE_MAX; i++)
+		if (p->helo_rules_seen & (1u << i))
+			cJSON_AddItemToArray(arr, cJSON_CreateString(helo_rule_name(i)));
+	for (int i = 0; i < BHV_RULE_MAX; i++)
+		if (p->rules_seen & (1u << i))
+			cJSON_AddItemToArray(arr, cJSON_CreateString(bhv_rule_name(i)));
+	add_time(a, "first_seen", p->first_ns);
+	add_time(a, "last_seen", p->last_ns);
+	snprintf(msg, sizeof(msg),
+		 "pid %u (%s) opened %u SMTP sessions to %d destinations, %u replies refused, risk %d",
+		 p->pid, p->name, p->sessions_total, ndest, p->rejected_total, e->score);
+	cJSON_AddStringToObject(ev, "message", msg);
 	return sw_output_write(o, ev);
 }

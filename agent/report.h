@@ -4,6 +4,7 @@
 #define SMTPWATCH_REPORT_H
 #include <stdint.h>
 #include "output.h"
+#include "evidence.h"
 #include "session.h"
 
 /* Read the host's identity (machine id, boot id) once, at start. */
@@ -19,6 +20,9 @@ void sw_entity_id(uint32_t pid, uint64_t start_ns, char *out, size_t len);
 int sw_report_connect(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real);
 /* smtp_session (attributed) or smtp_unattributed (wire only), at close. */
 int sw_report_session(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real,
-		      const char *ifname);
+		      const char *ifname, const struct sw_evidence *e);
+/* The once-per-window summary of a process that crossed the alert threshold. */
+int sw_report_alert(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real,
+		    const struct sw_evidence *e, const struct bhv_table *bhv);
 
 #endif

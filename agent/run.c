@@ -19,6 +19,7 @@
 #include "smtpwatch.skel.h"
 #include "agent.h"
 #include "control.h"
+#include "evidence.h"
 #include "ifaces.h"
 #include "loader.h"
 #include "log.h"
@@ -39,6 +40,7 @@ struct agent {
 	struct sw_ifaces ifs;
 	struct sw_sessions tbl;
 	struct sw_output out;
+	struct sw_evidence_ctx evidence;
 	struct ring_buffer *rb;
 	int epfd, sigfd, timerfd, ctlfd;
 	bool ticking, stop;
@@ -96,7 +98,13 @@ static void session_finish(struct agent *a, struct sw_session *s, bool in_table)
 	if (in_table)
 		sw_session_remove(&a->tbl, s);
 	if (s->wire || s->have_conn) {
-		sw_report_session(&a->out, s, a->mono_to_real, ifname_of(a, s->ifindex));
+		struct sw_evidence e;
+		uint64_t end = (s->close_ns ? s->close_ns : s->last_ns) + a->mono_to_real;
+
+		sw_evidence_assess(&a->evidence, s, end, &e);
+		sw_report_session(&a->out, s, a->mono_to_real, ifname_of(a, s->ifindex), &e);
+		if (e.alert)
+			sw_report_alert(&a->out, s, a->mono_to_real, &e, &a->evidence.bhv);
 		if (s->wire)
 			a->n.unattributed++;
 		else
@@ -302,6 +310,8 @@ static cJSON *status_answer(const char *cmd, void *ctx)
 	cJSON_AddNumberToObject(o, "connects", (double)a->n.connects);
 	cJSON_AddNumberToObject(o, "sessions", (double)a->n.sessions);
 	cJSON_AddNumberToObject(o, "unattributed", (double)a->n.unattributed);
+	cJSON_AddNumberToObject(o, "alerts", (double)a->evidence.alerts);
+	cJSON_AddNumberToObject(o, "processes_tracked", a->evidence.bhv.count);
 	cJSON_AddNumberToObject(o, "sessions_open", a->tbl.count);
 	cJSON_AddNumberToObject(o, "data_records", (double)k[SW_STAT_DATA]);
 	cJSON_AddNumberToObject(o, "events_written", (double)a->out.written);
@@ -312,6 +322,7 @@ static cJSON *status_answer(const char *cmd, void *ctx)
 	cJSON_AddNumberToObject(o, "wire_map_full", (double)k[SW_STAT_WIRE_FULL]);
 	cJSON_AddNumberToObject(o, "exec_map_full", (double)k[SW_STAT_EXEC_FULL]);
 	cJSON_AddNumberToObject(o, "sessions_evicted", (double)a->tbl.evicted);
+	cJSON_AddNumberToObject(o, "processes_evicted", (double)a->evidence.bhv.evicted);
 	cJSON_AddNumberToObject(o, "orphan_data", (double)a->n.orphan_data);
 	cJSON_AddNumberToObject(o, "bad_records", (double)a->n.bad_records);
 	cJSON_AddNumberToObject(o, "stream_errors", (double)a->n.stream_errors);
@@ -368,6 +379,8 @@ static int setup(struct agent *a)
 	if (err)
 		return EX_SW_UNAVAILABLE;
 	err = sw_sessions_init(&a->tbl, o->max_sessions);
+	if (!err)
+		err = sw_evidence_init(&a->evidence, &o->evidence);
 	if (err)
 		return EX_SW_UNAVAILABLE;
 	a->rb = ring_buffer__new(bpf_map__fd(a->ld.skel->maps.events), on_record, a, NULL);
@@ -418,6 +431,7 @@ static void teardown(struct agent *a)
 	ring_buffer__free(a->rb);
 	sw_loader_destroy(&a->ld);
 	sw_sessions_free(&a->tbl);
+	sw_evidence_free(&a->evidence);
 	sw_control_close(a->ctlfd, a->opts->socket_path);
 	sw_output_close(&a->out);
 	free(a->forget);

@@ -134,8 +134,12 @@ static bool read_reply(struct server_rd *s, struct smtp_reply *r)
 		code = reply_line(&line, &more, &text);
 		if (!code)
 			continue;
-		if (!started)
+		if (!started) {
 			r->text = text;
+			r->full = text;
+		}
+		/* Lines are contiguous in the stream: full spans to this line's end. */
+		r->full.len = (size_t)(line.p + line.len - r->full.p);
 		started = true;
 		r->code = code;
 		if (!more)

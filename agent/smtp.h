@@ -19,6 +19,7 @@ struct smtp_str {
 struct smtp_reply {
 	int code;
 	struct smtp_str text; /* first line's text after "NNN " or "NNN-" */
+	struct smtp_str full; /* every line of the reply, from text to the last line's end */
 };
 
 #define SMTP_MAX_RCPT 16
