@@ -149,9 +149,13 @@ cJSON *sw_control_request(const char *path, const char *cmd)
 	cJSON_AddStringToObject(req, "cmd", cmd);
 	line = cJSON_PrintUnformatted(req);
 	cJSON_Delete(req);
-	if (!line || send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+	/* One send: the agent may answer and close as soon as it has the object. */
+	if (!line || snprintf(buf, sizeof(buf), "%s\n", line) >= (int)sizeof(buf) ||
+	    send(fd, buf, strlen(buf), MSG_NOSIGNAL) < 0) {
+		err = errno;
 		free(line);
 		close(fd);
+		errno = err;
 		return NULL;
 	}
 	free(line);

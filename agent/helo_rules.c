@@ -482,13 +482,14 @@ static bool name_eq(const uint8_t *p, size_t n, const char *s)
 }
 
 /*
- * The HELO is one of the host's names. A short host name (no dot) also
- * matches a HELO whose first label it is: gethostname() is often short while
- * the MTA says the FQDN.
+ * The HELO is one of the host's names. When the host knows only short names
+ * (gethostname() often is one while the MTA says the FQDN), a short name also
+ * matches a HELO whose first label it is.
  */
 static bool host_has_name(const struct helo_host *host, const uint8_t *p, size_t n,
 			  size_t first_len)
 {
+	bool fqdn_known = false;
 	int i;
 
 	for (i = 0; i < host->n_names; i++) {
@@ -498,7 +499,13 @@ static bool host_has_name(const struct helo_host *host, const uint8_t *p, size_t
 			continue;
 		if (name_eq(p, n, h))
 			return true;
-		if (!strchr(h, '.') && eq_ci(p, first_len, h))
+		if (strchr(h, '.') && strchr(h, '.')[1])
+			fqdn_known = true;
+	}
+	for (i = 0; i < host->n_names && !fqdn_known; i++) {
+		const char *h = host->names[i];
+
+		if (h && *h && eq_ci(p, first_len, h))
 			return true;
 	}
 	return false;

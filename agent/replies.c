@@ -13,8 +13,7 @@
 #include "replies.h"
 
 #define NOT_FOUND SIZE_MAX
-#define IP_TEXT_MAX 45	 /* INET6_ADDRSTRLEN - 1: longest address text we accept */
-#define LIST_SCAN_MAX 255 /* a DNS name is at most 253 characters */
+#define IP_TEXT_MAX 45 /* INET6_ADDRSTRLEN - 1: longest address text we accept */
 
 struct signature {
 	const char *pat; /* lowercase */
@@ -197,7 +196,7 @@ static inline bool is_name_char(uint8_t c)
 static bool blocked_using(const uint8_t *t, size_t len, size_t *lo, size_t *hi, bool *zone)
 {
 	static const char key[] = "blocked using";
-	size_t at = 0, p, q, w, stop;
+	size_t at = 0, p, q, w;
 
 	while ((at = find(t, len, at, key)) != NOT_FOUND) {
 		p = at + sizeof(key) - 1;
@@ -206,10 +205,9 @@ static bool blocked_using(const uint8_t *t, size_t len, size_t *lo, size_t *hi, 
 			continue;
 		while (p < len && (t[p] == ' ' || t[p] == '\t'))
 			p++;
-		stop = len - p > LIST_SCAN_MAX ? p + LIST_SCAN_MAX : len;
-		for (q = p; q < stop; q++)
+		for (q = p; q < len; q++)
 			if (!is_name_char(t[q]) &&
-			    !(t[q] == '.' && q + 1 < stop && is_alnum(t[q + 1])))
+			    !(t[q] == '.' && q + 1 < len && is_alnum(t[q + 1])))
 				break;
 		while (q > p && t[q - 1] == ' ')
 			q--;
@@ -310,14 +308,12 @@ static bool bracketed_ip(const uint8_t *t, size_t len, char *ip)
 	return false;
 }
 
-/* Address characters from s, at most one past IP_TEXT_MAX so that overlong runs fail. */
+/* End of the run of address characters from s; take_ip() rejects what is too long. */
 static size_t ip_run(const uint8_t *t, size_t len, size_t s)
 {
-	size_t e = s;
-
-	while (e < len && e - s <= IP_TEXT_MAX && (is_hex(t[e]) || t[e] == ':' || t[e] == '.'))
-		e++;
-	return e;
+	while (s < len && (is_hex(t[s]) || t[s] == ':' || t[s] == '.'))
+		s++;
+	return s;
 }
 
 /* "from 192.0.2.1", "IP: 192.0.2.1", "address 2001:db8::1", "(192.0.2.1)". */
