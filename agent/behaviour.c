@@ -34,7 +34,7 @@ void bhv_cfg_default(struct bhv_cfg *c)
 	c->window_s = 600;
 	c->fanout = 5;
 	c->rate_per_min = 30;
-	c->alert_threshold = 60;
+	c->alert_threshold = 70;
 	c->max_procs = 1024;
 	memcpy(c->weight, default_weight, sizeof(c->weight));
 }

@@ -289,8 +289,13 @@ int sw_cmd_check_helo(int argc, char **argv)
 	if (!err)
 		goto cleanup;
 fail:
-	fprintf(stderr, "smtpwatch: check-helo: %s\n", strerror(-err));
-	ret = err == -EIO ? EX_IOERR : EX_OSERR;
+	if (err == -EIO) {
+		fprintf(stderr, "smtpwatch: check-helo: reading standard input or writing standard output failed\n");
+		ret = EX_IOERR;
+	} else {
+		fprintf(stderr, "smtpwatch: check-helo: %s\n", strerror(-err));
+		ret = EX_OSERR;
+	}
 cleanup:
 	free(c.own_names[0]);
 	free(c.own_names[1]);

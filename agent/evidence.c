@@ -110,13 +110,16 @@ void sw_evidence_free(struct sw_evidence_ctx *x)
 	bhv_free(&x->bhv);
 }
 
-static int score(const struct sw_evidence_ctx *x, const struct sw_evidence *e)
+static int score(const struct sw_evidence_ctx *x, const struct sw_evidence *e, uint16_t dport)
 {
+	/* Mail user agents on the submission ports say their machine name: the HELO
+	 * matters to blocklists on port 25, much less there. */
+	int helo_div = dport == 587 || dport == 465 ? 2 : 1;
 	int sum = 0;
 
 	for (int i = 0; i < HELO_RULE_MAX; i++)
 		if (e->helo_rules & (1u << i))
-			sum += x->cfg.helo_weight[i];
+			sum += x->cfg.helo_weight[i] / helo_div;
 	for (int i = 0; i < BHV_RULE_MAX; i++)
 		if (e->bhv_rules & (1u << i))
 			sum += x->cfg.bhv.weight[i];
@@ -197,7 +200,7 @@ void sw_evidence_assess(struct sw_evidence_ctx *x, const struct sw_session *s, u
 	b.lists = lists;
 	b.n_lists = e->n_listings;
 	e->bhv_rules = bhv_observe(&x->bhv, &b, &e->proc);
-	e->score = score(x, e);
+	e->score = score(x, e, s->dst.port);
 	if (e->proc && bhv_should_alert(&x->bhv, e->proc, e->score, epoch_ns)) {
 		e->alert = true;
 		x->alerts++;

@@ -147,7 +147,7 @@ static const char *const localhost_names[] = {
 
 /*
  * First labels that say nothing about the host: OS and OEM defaults, role
- * words, SpamAssassin's HELO_FRIEND.
+ * words, placeholders.
  */
 static const char *const generic_words[] = {
 	"acer", "admin", "administrator", "asus", "centos", "client", "compaq", "computer",
@@ -167,8 +167,8 @@ static const char *const default_name_suffixes[] = {
 
 /*
  * Letter runs that ISPs put in the reverse DNS of dynamic and residential
- * address pools (the words SpamAssassin's RDNS_DYNAMIC and Spamhaus' PBL
- * naming guidance look for).
+ * address pools, as looked for by "dynamic rDNS" checks (SpamAssassin's
+ * RDNS_DYNAMIC, rspamd's hfilter).
  */
 static const char *const dynamic_words[] = {
 	"adsl",	   "broadband", "cable", "cablemodem", "client", "clients", "cpe",
@@ -177,7 +177,7 @@ static const char *const dynamic_words[] = {
 	"pppoe",   "sdsl",	"vdsl",	 "xdsl",
 };
 
-/* Provider domains a bot claims to be; exact match only (RFC 5321 4.1.4). */
+/* Provider domains bots claim to be: the providers' own servers say host names. */
 static const char *const bigco_domains[] = {
 	"gmail.com",   "google.com",	 "googlemail.com", "outlook.com", "hotmail.com",
 	"live.com",    "msn.com",	 "microsoft.com",  "yahoo.com",	  "yahoo.co.uk",

@@ -30,7 +30,7 @@ static const char usage_run[] =
 	"      --ring-size BYTES    kernel ring buffer, power of two, K/M/G suffixes (default 4M)\n"
 	"      --max-sessions N     sessions tracked at once before the oldest is closed (default 4096)\n"
 	"      --idle-timeout SECS  report a session that stays silent this long (default 60)\n"
-	"      --alert-threshold N  alert when a session scores N or more (default 60)\n"
+	"      --alert-threshold N  alert when a session scores N or more (default 70)\n"
 	"      --window SECS        sliding window for FANOUT, HELO_VARIES and alerts (default 600)\n"
 	"      --fanout N           distinct destinations in the window for FANOUT (default 5)\n"
 	"      --rate N             sessions per minute for RATE (default 30)\n"

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,12 +29,16 @@ int sw_output_open(struct sw_output *o, const char *path)
 		snprintf(o->host, sizeof(o->host), "localhost");
 	read_line("/etc/machine-id", o->host_id, sizeof(o->host_id));
 	read_line("/proc/sys/kernel/random/boot_id", o->boot_id, sizeof(o->boot_id));
+	o->cap = 256 * 1024;
+	o->buf = malloc(o->cap);
+	if (!o->buf)
+		return -ENOMEM;
 	if (!path || !strcmp(path, "-")) {
-		o->f = stdout;
+		o->fd = STDOUT_FILENO;
 		return 0;
 	}
-	o->f = fopen(path, "ae");
-	if (!o->f)
+	o->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (o->fd < 0)
 		return -errno;
 	o->path = strdup(path);
 	return 0;
@@ -40,13 +46,14 @@ int sw_output_open(struct sw_output *o, const char *path)
 
 void sw_output_close(struct sw_output *o)
 {
-	if (o->f && o->f != stdout)
-		fclose(o->f);
-	else if (o->f)
-		fflush(o->f);
+	sw_output_flush(o);
+	if (o->fd > STDOUT_FILENO)
+		close(o->fd);
 	free(o->path);
-	o->f = NULL;
+	free(o->buf);
+	o->fd = -1;
 	o->path = NULL;
+	o->buf = NULL;
 }
 
 cJSON *sw_obj(cJSON *root, const char *dotted)
@@ -92,9 +99,25 @@ cJSON *sw_event_new(struct sw_output *o, const char *action, uint64_t epoch_ns)
 	return ev;
 }
 
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -EIO;
+		p += w;
+		n -= w;
+	}
+	return 0;
+}
+
 int sw_output_write(struct sw_output *o, cJSON *ev)
 {
 	char *line;
+	size_t n;
 	int ret = 0;
 
 	cJSON_AddNumberToObject(sw_obj(ev, "event"), "sequence", (double)++o->sequence);
@@ -104,18 +127,35 @@ int sw_output_write(struct sw_output *o, cJSON *ev)
 		o->write_errors++;
 		return -ENOMEM;
 	}
-	if (fputs(line, o->f) == EOF || fputc('\n', o->f) == EOF) {
-		o->write_errors++;
-		ret = -EIO;
+	n = strlen(line);
+	if (o->len + n + 1 > o->cap)
+		sw_output_flush(o);
+	if (o->len + n + 1 > o->cap) { /* a line larger than the buffer: on its own */
+		line[n] = '\n';
+		if (write_all(o->fd, line, n + 1))
+			ret = -EIO;
+		else
+			o->written++;
 	} else {
-		o->written++;
+		memcpy(o->buf + o->len, line, n);
+		o->buf[o->len + n] = '\n';
+		o->len += n + 1;
+		o->pending++;
 	}
+	if (ret)
+		o->write_errors++;
 	free(line);
 	return ret;
 }
 
 void sw_output_flush(struct sw_output *o)
 {
-	if (o->f && fflush(o->f) == EOF)
-		clearerr(o->f);
+	if (!o->len)
+		return;
+	if (write_all(o->fd, o->buf, o->len))
+		o->write_errors += o->pending; /* disk full, ...: those lines are lost, counted */
+	else
+		o->written += o->pending;
+	o->len = 0;
+	o->pending = 0;
 }

@@ -2,14 +2,16 @@
 #ifndef SMTPWATCH_OUTPUT_H
 #define SMTPWATCH_OUTPUT_H
 #include <stdint.h>
-#include <stdio.h>
 #include <cjson/cJSON.h>
 
 struct sw_output {
-	FILE *f;
+	int fd;
 	char *path; /* NULL for stdout */
+	char *buf;  /* whole lines only, so no reader ever sees half a line */
+	size_t len, cap;
 	uint64_t sequence;
 	uint64_t written;
+	uint64_t pending; /* lines in buf */
 	uint64_t write_errors; /* lines that could not be written (disk full, ...) */
 	char host[256];
 	char host_id[64]; /* /etc/machine-id */

@@ -501,8 +501,8 @@ int sw_run(const struct sw_run_opts *o)
 				break;
 			}
 		}
-		if (a.out.f == stdout)
-			sw_output_flush(&a.out);
+		/* One write per loop turn, of whole lines. */
+		sw_output_flush(&a.out);
 	}
 	teardown(&a);
 	return ret;

@@ -123,7 +123,8 @@ class Agent:
         try:
             with open(self.events, "rb") as f:
                 for raw in f:
-                    assert raw.endswith(b"\n"), "event line not newline-terminated"
+                    # The agent writes whole lines: a partial one would be a bug.
+                    assert raw.endswith(b"\n"), f"event line not newline-terminated: {raw[:80]!r}"
                     out.append(json.loads(raw))
         except FileNotFoundError:
             pass

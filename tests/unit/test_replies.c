@@ -249,8 +249,8 @@ static const struct rcase negative[] = {
 	  "", "" },
 	{ "content unsolicited, no gmail mark", 550,
 	  "550 5.7.0 Message looks like unsolicited mail", 0, "", "" },
-	{ "status code inside a longer one", 550, "550 15.7.606 14.7.28 4.7.28.1 5.7.2611 S31400 XS3140 5.7.5110", 0,
-	  "", "" },
+	{ "status code inside a longer one", 550,
+	  "550 15.7.606 14.7.28 4.7.28.1 5.7.2611 S31400 XS3140 5.7.5110", 0, "", "" },
 	{ "blocked using nothing", 554, "554 Client host [192.0.2.1] blocked using ;", 0, "", "" },
 	{ "blocked usingfoo", 554, "554 Client host blocked usingfoo", 0, "", "" },
 };
