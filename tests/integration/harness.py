@@ -203,3 +203,32 @@ def run_cases(cases):
             print(f"FAIL {name}: {e}", flush=True)
             traceback.print_exc(file=sys.stdout)
     return 1 if failed else 0
+
+
+def check_schema(agent, name):
+    """Every line the agent wrote validates against docs/event.schema.json."""
+    try:
+        import jsonschema
+    except ImportError:
+        print(f"SKIP {name}: python3-jsonschema is not installed", flush=True)
+        return 0
+    with open(os.path.join(ROOT, "docs", "event.schema.json")) as f:
+        validator = jsonschema.Draft202012Validator(json.load(f))
+    events = agent.read_events()
+    bad = []
+    for ev in events:
+        for err in validator.iter_errors(ev):
+            bad.append(f"{get(ev, 'event.action')} seq {get(ev, 'event.sequence')}: "
+                       f"{'.'.join(map(str, err.path))}: {err.message[:160]}")
+    seqs = [get(ev, "event.sequence") for ev in events]
+    if seqs != list(range(1, len(seqs) + 1)):
+        bad.append(f"event.sequence is not gap-free from 1: {seqs[:20]}")
+    if not events:
+        bad.append("no events to validate")
+    if bad:
+        print(f"FAIL {name}: {len(bad)} problems; first: {bad[0]}", flush=True)
+        for b in bad[:10]:
+            print("   ", b)
+        return 1
+    print(f"PASS {name}", flush=True)
+    return 0

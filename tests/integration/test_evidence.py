@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (PY, Agent, Netns, Skip, expect, expect_eq, get, need_root, run_cases,
+from harness import (check_schema, PY, Agent, Netns, Skip, expect, expect_eq, get, need_root, run_cases,
                      session_of, sh)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -107,6 +107,7 @@ def main():
                 ns, agent = n, a
                 rc = run_cases(CASES)
                 expect_eq(a.stop(), 0, "agent exit code")
+                rc |= check_schema(a, "schema_evidence")
         finally:
             for s in servers:
                 s.kill()

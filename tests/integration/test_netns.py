@@ -15,7 +15,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (AGENT, PY, Agent, Netns, Skip, SmtpSink, cgroup2_root, expect, expect_eq,
+from harness import (check_schema, AGENT, PY, Agent, Netns, Skip, SmtpSink, cgroup2_root, expect, expect_eq,
                      get, need_root, run_cases, session_of, sh)
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp_client.py")
@@ -247,6 +247,7 @@ def main():
         rc |= run_cases([test_container_behind_veth_and_nat, test_raw_socket_syn_is_unattributed,
                          test_inbound_smtp_is_not_a_session, test_interface_added_later_is_attached])
         expect_eq(a.stop(), 0, "agent exit code after SIGTERM")
+        rc |= check_schema(a, "schema_netns")
     return rc
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (PY, Agent, Netns, Skip, SmtpSink, expect, expect_eq, get, need_root,
+from harness import (check_schema, PY, Agent, Netns, Skip, SmtpSink, expect, expect_eq, get, need_root,
                      run_cases, session_of)
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp_client.py")
@@ -155,6 +155,7 @@ def main():
         ns, agent = n, a
         rc = run_cases(CASES)
         expect_eq(a.stop(), 0, "agent exit code after SIGTERM")
+        rc |= check_schema(a, "schema_sessions")
         return rc
 
 
