@@ -19,6 +19,9 @@ struct sw_run_opts {
 	struct sw_evidence_cfg evidence;
 };
 
+/* smtpwatch check-helo: the rules each HELO trips, one JSON line each. */
+int sw_cmd_check_helo(int argc, char **argv);
+
 /* smtpwatch run: returns the process exit code. */
 int sw_run(const struct sw_run_opts *o);
 
