@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "agent.h"
+#include "config.h"
 #include "control.h"
 #include "ifaces.h"
 #include "log.h"
@@ -24,7 +26,10 @@ static const char usage_main[] =
 static const char usage_run[] =
 	"Usage: smtpwatch run [OPTIONS]\n"
 	"Attach to every connect(), the cgroup v2 root and every interface, and write\n"
-	"one JSON line per event until SIGINT or SIGTERM; then detach everything.\n\n"
+	"one JSON line per event until SIGINT or SIGTERM; then detach everything.\n"
+	"SIGHUP re-reads the configuration. Flags override the file.\n\n"
+	"  -c, --config FILE        configuration (default " SW_DEFAULT_CONFIG " if it exists)\n"
+	"      --mode MODE          monitor (report would_deny) or enforce (refuse with EPERM)\n"
 	"  -o, --output FILE|-      where events go (default: - for stdout)\n"
 	"  -S, --socket PATH        control socket (default " SW_DEFAULT_SOCKET ")\n"
 	"  -p, --ports LIST         watched TCP ports, comma separated (default 25,465,587,2525)\n"
@@ -68,9 +73,12 @@ static int parse_ports(const char *s, struct sw_run_opts *o)
 	return ret ?: (o->nports ? 0 : -EINVAL);
 }
 
-static int cmd_run(int argc, char **argv)
+/* The command line over the file: 0, or EX_SW_USAGE after saying why; 1 for --help. */
+static int apply_flags(int argc, char **argv, struct sw_run_opts *o_)
 {
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "mode", required_argument, NULL, 'x' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "ports", required_argument, NULL, 'p' },
@@ -88,22 +96,25 @@ static int cmd_run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct sw_run_opts o = {
-		.socket_path = SW_DEFAULT_SOCKET,
-		.ports = { 25, 465, 587, 2525 },
-		.nports = 4,
-		.ring_bytes = 4 << 20,
-		.max_sessions = 4096,
-		.idle_timeout_s = 60,
-	};
-	static const char *mtas[32];
+	struct sw_run_opts o = *o_;
 	uint64_t v;
-	int c;
+	int c, nmta = o.evidence.bhv.n_mtas;
 
-	sw_evidence_cfg_default(&o.evidence);
-	o.evidence.bhv.mtas = mtas;
-	while ((c = getopt_long(argc, argv, "o:S:p:vh", longopts, NULL)) != -1) {
+	optind = 0; /* a full rescan, also on SIGHUP */
+	while ((c = getopt_long(argc, argv, "c:o:S:p:vh", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'c':
+			break; /* read before the other flags */
+		case 'x':
+			if (!strcmp(optarg, "monitor"))
+				o.policy.mode = SW_MODE_MONITOR;
+			else if (!strcmp(optarg, "enforce"))
+				o.policy.mode = SW_MODE_ENFORCE;
+			else {
+				fprintf(stderr, "smtpwatch: --mode is monitor or enforce\n");
+				return EX_SW_USAGE;
+			}
+			break;
 		case 'o':
 			o.output = optarg;
 			break;
@@ -177,11 +188,14 @@ static int cmd_run(int argc, char **argv)
 				o.evidence.bhv.rate_per_min = v;
 			break;
 		case 'M':
-			if (optarg[0] != '/' || o.evidence.bhv.n_mtas >= 32) {
+			if (optarg[0] != '/' || nmta >= 32) {
 				fprintf(stderr, "smtpwatch: --mta takes an absolute executable path (at most 32)\n");
 				return EX_SW_USAGE;
 			}
-			mtas[o.evidence.bhv.n_mtas++] = optarg;
+			free(o.mta_store[nmta]);
+			o.mta_store[nmta++] = strdup(optarg);
+			o.evidence.bhv.mtas = (const char *const *)o.mta_store;
+			o.evidence.bhv.n_mtas = nmta;
 			break;
 		case 'w': {
 			char *eq = strchr(optarg, '='), *end;
@@ -203,7 +217,7 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'h':
 			fputs(usage_run, stdout);
-			return 0;
+			return 1;
 		default:
 			fputs(usage_run, stderr);
 			return EX_SW_USAGE;
@@ -212,6 +226,81 @@ static int cmd_run(int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "smtpwatch: run takes no arguments (got '%s')\n", argv[optind]);
 		return EX_SW_USAGE;
+	}
+	*o_ = o;
+	return 0;
+}
+
+static const char *config_arg(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--config") && i + 1 < argc)
+			return argv[i + 1];
+		if (!strncmp(argv[i], "--config=", 9))
+			return argv[i] + 9;
+		if (!strcmp(argv[i], "--"))
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * Defaults, then the file (the default one only if it exists), then the
+ * command line. Used at start and again on SIGHUP.
+ */
+static int build_opts(struct sw_run_opts *o, char *err, size_t errlen)
+{
+	const char *path = config_arg(o->argc, o->argv);
+	struct sw_run_opts n = {
+		.socket_path = SW_DEFAULT_SOCKET,
+		.ports = { 25, 465, 587, 2525 },
+		.nports = 4,
+		.ring_bytes = 4 << 20,
+		.max_sessions = 4096,
+		.idle_timeout_s = 60,
+		.argc = o->argc,
+		.argv = o->argv,
+		.reload = o->reload,
+	};
+	int r;
+
+	err[0] = 0;
+	sw_evidence_cfg_default(&n.evidence);
+	sw_config_defaults(&n);
+	if (!path && !access(SW_DEFAULT_CONFIG, F_OK))
+		path = SW_DEFAULT_CONFIG;
+	n.config = path;
+	if (path && sw_config_load(path, &n, err, errlen)) {
+		sw_policy_free(&n.policy);
+		return EX_SW_CONFIG;
+	}
+	r = apply_flags(o->argc, o->argv, &n);
+	if (r) {
+		sw_policy_free(&n.policy);
+		return r;
+	}
+	sw_policy_free(&o->policy);
+	*o = n;
+	return 0;
+}
+
+static int reload_opts(struct sw_run_opts *o, char *err, size_t errlen)
+{
+	return build_opts(o, err, errlen);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct sw_run_opts o = { .argc = argc, .argv = argv, .reload = reload_opts };
+	char err[512];
+	int r = build_opts(&o, err, sizeof(err));
+
+	if (r == 1)
+		return 0; /* --help */
+	if (r) {
+		if (err[0])
+			fprintf(stderr, "smtpwatch: %s\n", err);
+		return r;
 	}
 	return sw_run(&o);
 }

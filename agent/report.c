@@ -212,6 +212,59 @@ static void add_network(cJSON *ev, const struct sw_session *s)
 		cJSON_AddStringToObject(n, "community_id", cid);
 }
 
+static const char *policy_matched(uint32_t m)
+{
+	static const char *const names[] = {
+		[SW_POLICY_NONE] = "none",	       [SW_POLICY_DESTINATION] = "destination",
+		[SW_POLICY_UID] = "uid",	       [SW_POLICY_EXECUTABLE] = "executable",
+		[SW_POLICY_SCRIPT] = "script",	       [SW_POLICY_CGROUP] = "cgroup",
+		[SW_POLICY_DENY] = "none",
+	};
+
+	return m < sizeof(names) / sizeof(names[0]) ? names[m] : "none";
+}
+
+/* smtpwatch.policy: what the policy said about this connect(). */
+static void add_policy(cJSON *ev, const struct sw_connect *c)
+{
+	cJSON *p;
+
+	if (c->policy == SW_POLICY_NONE)
+		return;
+	p = sw_obj(ev, "smtpwatch.policy");
+	cJSON_AddStringToObject(p, "decision", c->flags & SW_CONN_DENIED	  ? "deny"
+					       : c->flags & SW_CONN_WOULD_DENY ? "would_deny"
+									: "allow");
+	cJSON_AddStringToObject(p, "matched", policy_matched(c->policy));
+	if (c->flags & SW_CONN_WOULD_DENY)
+		cJSON_AddBoolToObject(sw_obj(ev, "smtpwatch"), "would_deny", 1);
+}
+
+int sw_report_denied(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real)
+{
+	cJSON *ev = sw_event_new(o, "connection_denied", s->conn.hdr.ts_ns + mono_to_real);
+	char msg[512], ip[64];
+
+	if (!ev)
+		return -ENOMEM;
+	cJSON_AddStringToObject(sw_obj(ev, "event"), "kind", "event");
+	cJSON_AddStringToObject(sw_obj(ev, "event"), "type", "denied");
+	cJSON_AddStringToObject(sw_obj(ev, "event"), "outcome", "failure");
+	add_process(ev, s);
+	add_endpoint(ev, "destination", &s->dst);
+	cJSON_AddStringToObject(sw_obj(ev, "network"), "type",
+				s->dst.family == AF_INET ? "ipv4" : "ipv6");
+	cJSON_AddStringToObject(sw_obj(ev, "network"), "transport", "tcp");
+	add_policy(ev, &s->conn);
+	cJSON_AddItemToArray(cJSON_AddArrayToObject(sw_obj(ev, "rule"), "name"),
+			     cJSON_CreateString("POLICY_DEFAULT_DENY"));
+	sw_format_addr(s->dst.family == AF_INET ? AF_INET : AF_INET6, s->dst.addr, ip, sizeof(ip));
+	snprintf(msg, sizeof(msg), "connect() to %s port %u refused with EPERM: pid %u is not an allowed mailer",
+		 ip, s->dst.port, s->conn.tgid);
+	cJSON_AddStringToObject(ev, "message", msg);
+	return sw_output_write(o, ev);
+}
+
 int sw_report_connect(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real)
 {
 	cJSON *ev = sw_event_new(o, "connection_attempted", s->conn.hdr.ts_ns + mono_to_real);
@@ -227,6 +280,7 @@ int sw_report_connect(struct sw_output *o, const struct sw_session *s, int64_t m
 	cJSON_AddStringToObject(sw_obj(ev, "network"), "transport", "tcp");
 	if (s->conn.flags & SW_CONN_MAPPED_V4)
 		cJSON_AddBoolToObject(sw_obj(ev, "smtpwatch"), "v4_mapped", 1);
+	add_policy(ev, &s->conn);
 	return sw_output_write(o, ev);
 }
 
@@ -330,6 +384,8 @@ int sw_report_session(struct sw_output *o, const struct sw_session *s, int64_t m
 				: "timeout");
 	if (s->have_conn && (s->conn.flags & SW_CONN_MAPPED_V4))
 		cJSON_AddBoolToObject(sw_obj(ev, "smtpwatch"), "v4_mapped", 1);
+	if (s->have_conn)
+		add_policy(ev, &s->conn);
 	return sw_output_write(o, ev);
 }
 

@@ -21,6 +21,8 @@ int sw_report_connect(struct sw_output *o, const struct sw_session *s, int64_t m
 /* smtp_session (attributed) or smtp_unattributed (wire only), at close. */
 int sw_report_session(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real,
 		      const char *ifname, const struct sw_evidence *e);
+/* connection_denied: enforce mode refused a connect(). */
+int sw_report_denied(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real);
 /* The once-per-window summary of a process that crossed the alert threshold. */
 int sw_report_alert(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real,
 		    const struct sw_evidence *e, const struct bhv_table *bhv);

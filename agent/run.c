@@ -24,6 +24,7 @@
 #include "loader.h"
 #include "log.h"
 #include "output.h"
+#include "policy.h"
 #include "report.h"
 #include "session.h"
 #include "util.h"
@@ -35,7 +36,10 @@
 enum { EP_RING = 1, EP_SIGNAL, EP_TIMER, EP_NETLINK, EP_CONTROL };
 
 struct agent {
-	const struct sw_run_opts *opts;
+	struct sw_run_opts *opts;
+	struct sw_policy_state pst;
+	uint64_t reloads;
+	char reload_error[512];
 	struct sw_loader ld;
 	struct sw_ifaces ifs;
 	struct sw_sessions tbl;
@@ -50,7 +54,7 @@ struct agent {
 	uint32_t nforget, forget_cap;
 	struct {
 		uint64_t records, connects, sessions, unattributed, orphan_data, bad_records;
-		uint64_t stream_errors;
+		uint64_t stream_errors, denied;
 	} n;
 };
 
@@ -172,6 +176,16 @@ static int on_record(void *ctx, void *data, size_t size)
 		if (size < sizeof(*c))
 			break;
 		a->n.connects++;
+		if (c->flags & SW_CONN_DENIED) {
+			/* connect() failed: no flow, just the refusal with its attribution. */
+			struct sw_session tmp = { .id = h->id, .have_conn = true, .conn = *c, .dst = c->dst };
+
+			sw_report_resolve(&tmp, exec_lookup, a);
+			sw_report_denied(&a->out, &tmp, a->mono_to_real);
+			a->n.denied++;
+			session_release(&tmp);
+			break;
+		}
 		s = session_new(a, h->id, h->ts_ns);
 		if (!s)
 			break;
@@ -285,7 +299,29 @@ static cJSON *status_answer(const char *cmd, void *ctx)
 	cJSON_AddNumberToObject(o, "pid", getpid());
 	cJSON_AddNumberToObject(o, "uptime_s",
 				(double)(sw_now_ns(CLOCK_MONOTONIC) - a->started_mono) / 1e9);
-	cJSON_AddStringToObject(o, "mode", "monitor");
+	cJSON_AddStringToObject(o, "mode",
+				a->opts->policy.mode == SW_MODE_ENFORCE ? "enforce" : "monitor");
+	cJSON_AddStringToObject(o, "config", a->opts->config ? a->opts->config : "(built-in defaults)");
+	{
+		cJSON *pol = cJSON_AddObjectToObject(r, "policy"), *ports;
+		const struct sw_policy *p = &a->opts->policy;
+
+		ports = cJSON_AddArrayToObject(pol, "enforced_ports");
+		for (int i = 0; i < p->nports; i++)
+			cJSON_AddItemToArray(ports, cJSON_CreateNumber(p->ports[i]));
+		cJSON_AddNumberToObject(pol, "executables", p->n_executables);
+		cJSON_AddNumberToObject(pol, "units", p->n_units);
+		cJSON_AddNumberToObject(pol, "cgroups", p->n_cgroups);
+		cJSON_AddNumberToObject(pol, "uids", p->n_uids);
+		cJSON_AddNumberToObject(pol, "destinations", p->n_dests);
+		cJSON_AddNumberToObject(pol, "unresolved", a->pst.unresolved);
+		if (a->pst.warning[0])
+			cJSON_AddStringToObject(pol, "warning", a->pst.warning);
+		cJSON_AddNumberToObject(pol, "reloads", (double)a->reloads);
+		if (a->reload_error[0])
+			cJSON_AddStringToObject(pol, "reload_error", a->reload_error);
+		cJSON_AddNumberToObject(pol, "denied", (double)k[SW_STAT_DENIED]);
+	}
 	cJSON_AddStringToObject(o, "output", a->out.path ? a->out.path : "-");
 	o = cJSON_AddObjectToObject(r, "attach");
 	cJSON_AddStringToObject(o, "cgroup", a->ld.cgroup_path);
@@ -340,7 +376,7 @@ static int ep_add(int epfd, int fd, uint32_t tag)
 
 static int setup(struct agent *a)
 {
-	const struct sw_run_opts *o = a->opts;
+	struct sw_run_opts *o = a->opts;
 	struct sw_loader_opts lo = { .nports = o->nports, .ring_bytes = o->ring_bytes };
 	sigset_t mask;
 	int err;
@@ -375,6 +411,12 @@ static int setup(struct agent *a)
 	}
 	if (err)
 		return err == -EPERM ? EX_SW_NOPERM : EX_SW_UNAVAILABLE;
+	/* The policy is in the maps before the connect hooks can consult it. */
+	err = sw_policy_apply(&a->ld, &o->policy, a->ld.cgroup_path, &a->pst);
+	if (err) {
+		pr_warn("cannot load the policy into the kernel: %s\n", strerror(-err));
+		return EX_SW_UNAVAILABLE;
+	}
 	err = sw_loader_attach(&a->ld);
 	if (err)
 		return EX_SW_UNAVAILABLE;
@@ -443,6 +485,38 @@ static void teardown(struct agent *a)
 		close(a->timerfd);
 }
 
+/* SIGHUP: the file again; a bad file keeps the running policy and says why. */
+static void reload(struct agent *a)
+{
+	struct sw_run_opts *o = a->opts;
+	uint16_t ports[SW_MAX_PORTS];
+	int nports = o->nports, err;
+
+	sw_output_flush(&a->out);
+	memcpy(ports, o->ports, sizeof(ports));
+	a->reloads++;
+	err = o->reload(o, a->reload_error, sizeof(a->reload_error));
+	if (err) {
+		pr_warn("reload refused, the running policy stays: %s\n", a->reload_error);
+		return;
+	}
+	a->reload_error[0] = 0;
+	if (nports != o->nports || memcmp(ports, o->ports, sizeof(ports)))
+		pr_warn("reload: watched ports change only with a restart\n");
+	a->evidence.cfg = o->evidence;
+	o->evidence.bhv.max_procs = a->evidence.bhv.cfg.max_procs;
+	a->evidence.bhv.cfg = o->evidence.bhv;
+	err = sw_policy_apply(&a->ld, &o->policy, a->ld.cgroup_path, &a->pst);
+	if (err) {
+		snprintf(a->reload_error, sizeof(a->reload_error), "the kernel refused the policy: %s",
+			 strerror(-err));
+		pr_warn("reload: %s\n", a->reload_error);
+		return;
+	}
+	pr_info("reloaded %s: mode %s\n", o->config ? o->config : "(built-in defaults)",
+		o->policy.mode == SW_MODE_ENFORCE ? "enforce" : "monitor");
+}
+
 static void on_signal(struct agent *a)
 {
 	struct signalfd_siginfo si;
@@ -451,11 +525,11 @@ static void on_signal(struct agent *a)
 		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
 			a->stop = true;
 		else if (si.ssi_signo == SIGHUP)
-			sw_output_flush(&a->out);
+			reload(a);
 	}
 }
 
-int sw_run(const struct sw_run_opts *o)
+int sw_run(struct sw_run_opts *o)
 {
 	struct agent a = { .opts = o, .epfd = -1, .sigfd = -1, .timerfd = -1, .ctlfd = -1 };
 	int ret;

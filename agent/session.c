@@ -25,7 +25,7 @@ int sw_sessions_init(struct sw_sessions *t, uint32_t max)
 	return 0;
 }
 
-void sw_session_destroy(struct sw_session *s)
+void session_release(struct sw_session *s)
 {
 	for (int i = 0; i < 2; i++) {
 		free(s->st[i].buf);
@@ -35,6 +35,11 @@ void sw_session_destroy(struct sw_session *s)
 	free(s->args);
 	for (int i = 0; i < SW_MAX_ANCESTORS; i++)
 		free(s->anc_exe[i]);
+}
+
+void sw_session_destroy(struct sw_session *s)
+{
+	session_release(s);
 	free(s);
 }
 

@@ -62,6 +62,8 @@ struct sw_session *sw_session_add(struct sw_sessions *t, uint64_t id, uint64_t n
 				  struct sw_session **evicted);
 void sw_session_remove(struct sw_sessions *t, struct sw_session *s);
 void sw_session_destroy(struct sw_session *s);
+/* Free what a session holds, for one that is not heap-allocated itself. */
+void session_release(struct sw_session *s);
 /* Store payload bytes at their stream offset. Returns 0 or -ENOMEM/-EINVAL. */
 int sw_stream_put(struct sw_stream *st, uint32_t off, const uint8_t *data, uint32_t len,
 		  uint64_t ts_ns);

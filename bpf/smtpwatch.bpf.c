@@ -73,6 +73,58 @@ struct {
 	__type(value, struct sw_exec);
 } execs SEC(".maps");
 
+/* Policy (enforce/monitor). The agent refills these on SIGHUP: additions first. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sw_policy_cfg);
+} policy_cfg SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sw_lpm4);
+	__type(value, __u8);
+} allow_dst4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sw_lpm6);
+	__type(value, __u8);
+} allow_dst6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} allow_uids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct sw_exe_key);
+	__type(value, __u8);
+} allow_exes SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} allow_scripts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} allow_cgroups SEC(".maps");
+
 /* Scratch for the exec record (too big for the stack) and the path walk. */
 struct sw_scratch {
 	struct sw_exec exec;
@@ -190,6 +242,21 @@ static __always_inline int path_walk(const struct path *path, char *buf)
 	return pos;
 }
 
+/* FNV-1a 64 of a NUL-terminated string; the agent hashes configured paths alike. */
+static __always_inline __u64 fnv1a(const char *str)
+{
+	__u64 h = 0xcbf29ce484222325ULL;
+	int i;
+
+	for (i = 0; i < SW_EXE_LEN; i++) {
+		if (!str[i])
+			break;
+		h ^= (__u8)str[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -220,6 +287,11 @@ int BPF_PROG(sw_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	s->exec.args_len = 0;
 	if (alen > 0 && !bpf_probe_read_user(s->exec.args, alen & (SW_ARGS_LEN - 1), (void *)a0))
 		s->exec.args_len = alen;
+	/* A #! script: its path as given to execve names it for the policy. */
+	s->exec.script_hash = 0;
+	if (BPF_CORE_READ(bprm, interp) != BPF_CORE_READ(bprm, filename) &&
+	    bpf_probe_read_kernel_str(s->path, SW_EXE_LEN, BPF_CORE_READ(bprm, filename)) > 0)
+		s->exec.script_hash = fnv1a(s->path);
 	if (bpf_map_update_elem(&execs, &tgid, &s->exec, BPF_ANY))
 		stat_inc(SW_STAT_EXEC_FULL);
 	return 0;
@@ -237,6 +309,54 @@ int BPF_PROG(sw_exit, struct task_struct *p)
 }
 
 /* ---- connect ------------------------------------------------------------------- */
+
+/*
+ * Who may open an enforced port: a relay destination anyone may reach, an
+ * allowed uid, executable (device and inode of the image), #! script, or cgroup
+ * (the task's own or an ancestor: a unit's processes sit in sub-cgroups).
+ */
+static __always_inline __u32 policy_match(struct bpf_sock_addr *ctx, struct task_struct *task,
+					  __u8 family, const __u32 *addr, __u32 uid,
+					  struct sw_exec *x)
+{
+	struct sw_exe_key ek = {};
+	struct file *exe;
+	__u32 zero = 0;
+	int i;
+
+	if (family == AF_INET) {
+		struct sw_lpm4 k = { .prefixlen = 32 };
+
+		__builtin_memcpy(k.addr, addr, 4);
+		if (bpf_map_lookup_elem(&allow_dst4, &k))
+			return SW_POLICY_DESTINATION;
+	} else {
+		struct sw_lpm6 k = { .prefixlen = 128 };
+
+		__builtin_memcpy(k.addr, addr, 16);
+		if (bpf_map_lookup_elem(&allow_dst6, &k))
+			return SW_POLICY_DESTINATION;
+	}
+	if (bpf_map_lookup_elem(&allow_uids, &uid))
+		return SW_POLICY_UID;
+	exe = BPF_CORE_READ(task, mm, exe_file);
+	ek.ino = BPF_CORE_READ(exe, f_inode, i_ino);
+	ek.dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
+	if (bpf_map_lookup_elem(&allow_exes, &ek))
+		return SW_POLICY_EXECUTABLE;
+	if (x && x->script_hash && bpf_map_lookup_elem(&allow_scripts, &x->script_hash))
+		return SW_POLICY_SCRIPT;
+	for (i = 0; i <= SW_CGROUP_LEVELS; i++) {
+		__u64 cg = i == SW_CGROUP_LEVELS ? bpf_get_current_cgroup_id()
+						 : bpf_get_current_ancestor_cgroup_id(i + 1);
+
+		if (cg && bpf_map_lookup_elem(&allow_cgroups, &cg))
+			return SW_POLICY_CGROUP;
+	}
+	(void)ctx;
+	(void)zero;
+	return SW_POLICY_DENY;
+}
 
 /* The parent chain up to init, nearest first: its members may exit before we read it. */
 static __always_inline void fill_ancestors(struct sw_connect *e, struct task_struct *task)
@@ -269,6 +389,21 @@ static __always_inline void fill_ancestors(struct sw_connect *e, struct task_str
 	e->n_ancestors = n;
 }
 
+/* This process's exec record, or its parent's when it forked without exec. */
+static __always_inline struct sw_exec *lookup_exec(struct task_struct *task, __u32 tgid)
+{
+	__u64 start = BPF_CORE_READ(task, group_leader, start_time);
+	__u32 ptgid = BPF_CORE_READ(task, real_parent, tgid);
+	struct sw_exec *x = bpf_map_lookup_elem(&execs, &tgid);
+
+	if (x && x->start_ns == start)
+		return x;
+	x = bpf_map_lookup_elem(&execs, &ptgid);
+	if (x && x->start_ns == BPF_CORE_READ(task, real_parent, group_leader, start_time))
+		return x;
+	return NULL;
+}
+
 static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __u32 flags,
 				      const __u32 *addr)
 {
@@ -279,18 +414,32 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __
 	struct sw_flow_state fs = {};
 	struct sw_connect *e;
 	struct sw_exec *x;
-	__u32 tgid = pid_tgid >> 32, ptgid;
+	__u32 tgid = pid_tgid >> 32, ptgid, zero = 0;
 	const void *name;
 
+	struct sw_policy_cfg *pc = bpf_map_lookup_elem(&policy_cfg, &zero);
+	__u32 verdict = SW_POLICY_NONE;
+	__u16 dport = bpf_ntohs(ctx->user_port);
+
 	stat_inc(SW_STAT_CONNECTS);
-	if (bpf_map_update_elem(&flows, &cookie, &fs, BPF_ANY)) {
+	x = lookup_exec(task, tgid);
+	if (pc && (pc->port_bits[(dport >> 6) & (SW_PORT_WORDS - 1)] & (1ULL << (dport & 63)))) {
+		verdict = policy_match(ctx, task, family, addr, (__u32)uid_gid, x);
+		if (verdict == SW_POLICY_DENY)
+			flags |= pc->mode == SW_MODE_ENFORCE ? SW_CONN_DENIED : SW_CONN_WOULD_DENY;
+	}
+	if (flags & SW_CONN_DENIED) {
+		stat_inc(SW_STAT_DENIED);
+	} else if (bpf_map_update_elem(&flows, &cookie, &fs, BPF_ANY)) {
 		stat_inc(SW_STAT_FLOW_FULL);
 		flags |= SW_CONN_FLOW_LOST;
 	}
 	e = ring_reserve(sizeof(*e));
 	if (!e)
-		return SK_PASS;
+		return flags & SW_CONN_DENIED ? 0 : SK_PASS;
 	hdr_fill(&e->hdr, SW_EV_CONNECT, sizeof(*e), cookie);
+	e->policy = verdict;
+	e->pad = 0;
 	e->tgid = tgid;
 	e->tid = (__u32)pid_tgid;
 	e->uid = (__u32)uid_gid;
@@ -322,18 +471,8 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __
 	e->args_len = 0;
 	fill_ancestors(e, task);
 
-	x = bpf_map_lookup_elem(&execs, &tgid);
-	if (x && x->start_ns == e->start_ns) {
-		flags |= SW_CONN_EXEC_CACHED;
-	} else {
-		/* Forked without exec: the parent's image and argv are ours. */
-		x = bpf_map_lookup_elem(&execs, &ptgid);
-		if (x && x->start_ns == e->parent_start_ns)
-			flags |= SW_CONN_EXEC_PARENT;
-		else
-			x = NULL;
-	}
 	if (x) {
+		flags |= x->start_ns == e->start_ns ? SW_CONN_EXEC_CACHED : SW_CONN_EXEC_PARENT;
 		__u32 el = x->exe_len, al = x->args_len;
 
 		/* The barrier keeps the masks: the verifier needs the bound in the register. */
@@ -348,7 +487,8 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __
 	}
 	e->flags = flags;
 	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
-	return SK_PASS;
+	/* 0 makes connect() fail with EPERM before any packet leaves. */
+	return flags & SW_CONN_DENIED ? 0 : SK_PASS;
 }
 
 SEC("cgroup/connect4")

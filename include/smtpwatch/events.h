@@ -51,6 +51,46 @@ enum sw_connect_flags {
 	SW_CONN_FLOW_LOST = 1 << 2,   /* flow map full: no payload will follow */
 	SW_CONN_MAPPED_V4 = 1 << 3,   /* IPv6 socket, ::ffff:a.b.c.d destination */
 	SW_CONN_FASTOPEN = 1 << 4,
+	SW_CONN_DENIED = 1 << 5,      /* enforce mode: connect() failed with EPERM */
+	SW_CONN_WOULD_DENY = 1 << 6,  /* monitor mode: enforce would have refused it */
+};
+
+/* Which allow rule let a connection through (sw_connect.policy). */
+enum sw_policy_match {
+	SW_POLICY_NONE = 0,	  /* port not enforced, or policy off */
+	SW_POLICY_DESTINATION = 1, /* a relay anyone may reach */
+	SW_POLICY_UID = 2,
+	SW_POLICY_EXECUTABLE = 3, /* the image's device and inode */
+	SW_POLICY_SCRIPT = 4,	  /* the #! script's path, as given to execve */
+	SW_POLICY_CGROUP = 5,	  /* the task's cgroup or an ancestor (units, cgroups) */
+	SW_POLICY_DENY = 6,	  /* no rule allows it */
+};
+
+#define SW_MODE_MONITOR 0
+#define SW_MODE_ENFORCE 1
+#define SW_CGROUP_LEVELS 8 /* ancestors of the task's cgroup checked against the allow list */
+
+/* The policy switch, one entry of an array map: changes at run time (SIGHUP). */
+struct sw_policy_cfg {
+	__u32 mode;
+	__u32 pad;
+	__u64 port_bits[SW_PORT_WORDS]; /* enforced ports */
+};
+
+struct sw_exe_key {
+	__u64 ino;
+	__u32 dev; /* kernel encoding: major << 20 | minor */
+	__u32 pad;
+};
+
+struct sw_lpm4 {
+	__u32 prefixlen;
+	__u8 addr[4];
+};
+
+struct sw_lpm6 {
+	__u32 prefixlen;
+	__u8 addr[16];
 };
 
 /* Counters in the per-CPU stats array, summed by the agent. */
@@ -63,6 +103,7 @@ enum sw_stat {
 	SW_STAT_DATA,		 /* data records emitted */
 	SW_STAT_WIRE_FLOWS,	 /* unattributed wire flows */
 	SW_STAT_TRUNCATED,	 /* payload beyond the per-flow capture bound */
+	SW_STAT_DENIED,		 /* connects refused in enforce mode */
 	SW_STAT_MAX,
 };
 
@@ -108,6 +149,8 @@ struct sw_connect {
 	__u16 exe_len;
 	__u16 args_len;
 	__u32 n_ancestors;
+	__u32 policy; /* enum sw_policy_match */
+	__u32 pad;
 	struct sw_ancestor ancestors[SW_MAX_ANCESTORS];
 	char exe[SW_EXE_LEN];
 	char args[SW_ARGS_LEN];
@@ -140,6 +183,7 @@ struct sw_flow {
 /* Value of the exec cache, keyed by tgid. */
 struct sw_exec {
 	__u64 start_ns;
+	__u64 script_hash; /* FNV-1a of the #! script path given to execve, 0 for binaries */
 	__u16 exe_len;
 	__u16 args_len;
 	__u32 pad;
