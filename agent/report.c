@@ -341,7 +341,8 @@ static void add_smtp(cJSON *ev, const struct sw_session *s, const struct sw_evid
 				break;
 			}
 	}
-	cJSON_AddNumberToObject(sw_obj(ev, "source"), "bytes_captured", clen);
+	if (s->have_src) /* no SYN seen (the connect failed): no source at all */
+		cJSON_AddNumberToObject(sw_obj(ev, "source"), "bytes_captured", clen);
 	cJSON_AddNumberToObject(sw_obj(ev, "destination"), "bytes_captured", slen);
 	if (clen < s->st[0].end || slen < s->st[1].end)
 		cJSON_AddBoolToObject(sw_obj(ev, "smtpwatch"), "capture_gap", 1);

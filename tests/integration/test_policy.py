@@ -41,7 +41,7 @@ def client(host, helo, as_user=None, cmd=None):
     """smtplib client in the client namespace; returns (pid, rc, stderr)."""
     argv = cmd or [PY, CLIENT, "smtplib", host, "25", helo]
     if as_user:
-        argv = ["setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups"] + argv
+        argv = ["setpriv", f"--reuid={as_user}", "--regid=nogroup", "--clear-groups"] + argv
     p = cli.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = p.communicate(timeout=20)
     return p.pid, p.returncode, err

@@ -4,13 +4,14 @@
 A real postfix (master, pickup, cleanup, qmgr, smtp) runs from a private configuration in
 a temp dir (its own main.cf, master.cf, queue and data directories and maillog file),
 in a network namespace of its own, wired straight to the MX namespace:
-  netns swt-pfx 10.214.2.10 --veth-- netns swt-pmx 10.214.2.25 (smtp-sink on :25)
+  netns swt-pfrelay 10.214.2.10 --veth-- netns swt-pfmx 10.214.2.25 (smtp-sink on :25)
 No host interface, route, sysctl or system postfix file is touched: the agent's cgroup
 hooks see every namespace. Messages go in with postfix's own sendmail; what postfix's log
 says about their delivery (which smtp pid sent which recipient) is the ground truth the
 agent's smtp_session events are held against.
 """
 import os
+import pty
 import pwd
 import re
 import shutil
@@ -18,12 +19,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import (check_schema, Agent, Netns, Skip, SmtpSink, cgroup2_root, expect, expect_eq,
                      get, need_root, run_cases, sh)
 
-NS_PFX, NS_MX = "swt-pfx", "swt-pmx"
+NS_PFX, NS_MX = "swt-pfrelay", "swt-pfmx"  # swt-pmx is test_policy.py's
 PFX_IP, MX_IP = "10.214.2.10", "10.214.2.25"
 HELO = "relay.test.example"
 SENDER = "ops@relay.test.example"
@@ -40,7 +42,7 @@ BEHAVIOUR_RULES = {"HELO_VARIES", "NON_MTA_DIRECT", "FANOUT", "RATE", "PREGREET"
 ALLOWED_RULES = {"HELO_NOT_SELF"}
 QUEUES = ("maildrop", "incoming", "active", "deferred", "hold", "corrupt")
 LOG_RE = re.compile(r"postfix/smtp\[(\d+)\]: [0-9A-Za-z]+: to=<([^>]*)>, relay=([^,]*), "
-                    r".*status=(\w+)")
+                    r".*status=(\w+)(?: \((.*)\))?")
 
 relay = None
 agent = None
@@ -123,16 +125,22 @@ biff = no
         sh(f"postconf -c {self.conf} -F '*/*/chroot = n'")
         got = sh(f"postconf -c {self.conf} -h queue_directory").strip()
         expect_eq(got, self.spool, "postconf reads the private main.cf")
-        r = subprocess.run(["ip", "netns", "exec", self.ns.name, "postfix", "-c", self.conf,
-                            "start"], stdin=subprocess.DEVNULL,
-                           stdout=open(os.path.join(self.dir, "start.out"), "w"),
-                           stderr=subprocess.STDOUT, timeout=30)
-        self.started = True  # even a failed start may have left a master behind
+        # Before postlogd runs, postfix says why it fails only to syslog and to a terminal.
+        mfd, sfd = pty.openpty()
+        try:
+            self.started = True  # even a failed start may leave a master behind
+            r = subprocess.run(["ip", "netns", "exec", self.ns.name, "postfix", "-c", self.conf,
+                                "start"], stdin=subprocess.DEVNULL, stdout=sfd, stderr=sfd,
+                               timeout=30)
+        finally:
+            os.close(sfd)
+            self.start_out = read_available(mfd)
+            os.close(mfd)
         if r.returncode != 0:
             raise Skip(f"postfix refused to start from a private config_directory "
                        f"(exit {r.returncode}): {self.problems()}")
         deadline = time.time() + 10
-        while f"daemon started -- version" not in self.read_log():
+        while "daemon started -- version" not in self.read_log():
             if time.time() > deadline:
                 raise Skip(f"postfix master did not report starting within 10 s: "
                            f"{self.problems()}")
@@ -149,12 +157,7 @@ biff = no
             return ""
 
     def problems(self):
-        lines = self.read_log().splitlines()
-        try:
-            with open(os.path.join(self.dir, "start.out"), errors="replace") as f:
-                lines += f.read().splitlines()
-        except OSError:
-            pass
+        lines = self.read_log().splitlines() + getattr(self, "start_out", "").splitlines()
         bad = [ln.strip() for ln in lines if "fatal" in ln or "error" in ln or "warning" in ln]
         return "; ".join((bad or lines or ["no log"])[-3:])[:400]
 
@@ -177,8 +180,8 @@ biff = no
         return n
 
     def deliveries(self):
-        """(smtp pid, recipient, relay, status) for every delivery attempt in the log."""
-        return [(int(m.group(1)), m.group(2), m.group(3), m.group(4))
+        """(smtp pid, recipient, relay, status, why) for every delivery attempt in the log."""
+        return [(int(m.group(1)), m.group(2), m.group(3), m.group(4), m.group(5))
                 for m in map(LOG_RE.search, self.read_log().splitlines()) if m]
 
     def __exit__(self, *a):
@@ -204,6 +207,21 @@ biff = no
             self.dir = None
 
 
+def read_available(fd):
+    """What a pty's master side holds now, without waiting for more."""
+    os.set_blocking(fd, False)
+    out = b""
+    while len(out) < 65536:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EAGAIN: nothing more now; EIO: no writer left
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out.decode(errors="replace")
+
+
 def alive(pid):
     """pid exists and is not a zombie."""
     try:
@@ -227,7 +245,8 @@ def test_postfix_relays_to_sink():
     while True:
         tries = relay.deliveries()
         bad = [t for t in tries if t[3] != "sent"]
-        expect(not bad, f"postfix could not deliver: {bad[:2]} ({relay.problems()})")
+        expect(not bad, "postfix could not deliver: " + "; ".join(
+            f"{t[1]} {t[3]} via {t[2]}: {t[4]}" for t in bad[:2]))
         sent = {t[1]: t for t in tries}
         if set(sent) >= set(RCPTS) and relay.queued() == 0:
             break
@@ -236,7 +255,7 @@ def test_postfix_relays_to_sink():
                                  f"queue files left ({relay.problems()})")
         time.sleep(0.2)
     expect_eq(sorted(sent), sorted(RCPTS), "recipients delivered")
-    for rcpt, (pid, _, via, _) in sent.items():
+    for rcpt, (pid, _, via, _, _) in sent.items():
         expect_eq(via, f"{MX_IP}[{MX_IP}]:25", f"relay that took {rcpt}")
         delivered[rcpt] = pid
 
@@ -334,6 +353,10 @@ def main():
         for c in CASES:
             print(f"SKIP {c.__name__}: {e}", flush=True)
         return 0
+    except Exception as e:  # noqa: BLE001 - setup or teardown broke: one verdict line
+        print(f"FAIL postfix_relay_setup: {e}", flush=True)
+        traceback.print_exc(file=sys.stdout)
+        return 1
     return rc
 
 
