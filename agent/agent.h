@@ -2,6 +2,7 @@
 #ifndef SMTPWATCH_AGENT_H
 #define SMTPWATCH_AGENT_H
 #include <stdint.h>
+#include <sys/types.h>
 #include "evidence.h"
 #include "smtpwatch/events.h"
 
@@ -34,6 +35,9 @@ struct sw_run_opts {
 	const char *config;	 /* the file, NULL for none */
 	const char *output;	 /* NULL or "-" for stdout */
 	const char *socket_path;
+	uint64_t rotate_size;	 /* 0: never rotate the output file */
+	uint32_t rotate_keep;
+	gid_t socket_group;	 /* (gid_t)-1: the control socket is root's only */
 	uint16_t ports[SW_MAX_PORTS];
 	int nports;
 	uint64_t ring_bytes;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,7 +349,8 @@ int sw_config_load(const char *path, struct sw_run_opts *o, char *err, size_t er
 {
 	static const char *const top[] = { "mode", "ports", "enforce_ports", "allow", "output",
 					   "rules", "limits", NULL };
-	static const char *const outk[] = { "file", "socket", NULL };
+	static const char *const outk[] = { "file", "socket", "socket_group", "rotate_size",
+					    "rotate_keep", NULL };
 	static const char *const limk[] = { "ring_size", "max_sessions", "idle_timeout_s", NULL };
 	struct ctx c = { .path = path, .err = err, .errlen = errlen };
 	cJSON *root = NULL, *v;
@@ -431,6 +433,29 @@ int sw_config_load(const char *path, struct sw_run_opts *o, char *err, size_t er
 		}
 		if (s)
 			o->socket_path = strdup(s->valuestring);
+		if (!get_uint(&c, v, "rotate_size", "output.rotate_size", 0, 1ULL << 40, &u)) {
+			if (u && u < 4096) {
+				fail(&c, "output.rotate_size", "must be 0 (never) or at least 4096 bytes");
+				goto out;
+			}
+			o->rotate_size = u;
+		} else if (*err) {
+			goto out;
+		}
+		if (!get_uint(&c, v, "rotate_keep", "output.rotate_keep", 1, 1000, &u))
+			o->rotate_keep = u;
+		else if (*err)
+			goto out;
+		s = cJSON_GetObjectItemCaseSensitive(v, "socket_group");
+		if (s) {
+			struct group *g = cJSON_IsString(s) ? getgrnam(s->valuestring) : NULL;
+
+			if (!g) {
+				fail(&c, "output.socket_group", "must name an existing group");
+				goto out;
+			}
+			o->socket_group = g->gr_gid;
+		}
 	}
 	v = cJSON_GetObjectItemCaseSensitive(root, "limits");
 	if (v) {

@@ -2,6 +2,7 @@
 /* Command-line entry: smtpwatch COMMAND [OPTIONS]. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,10 @@ static const char usage_run[] =
 	"  -c, --config FILE        configuration (default " SW_DEFAULT_CONFIG " if it exists)\n"
 	"      --mode MODE          monitor (report would_deny) or enforce (refuse with EPERM)\n"
 	"  -o, --output FILE|-      where events go (default: - for stdout)\n"
+	"      --rotate-size BYTES  rotate the output file past this size (K/M/G; default 0: never)\n"
+	"      --rotate-keep N      rotated files kept, gzip-compressed: FILE.1.gz ... (default 5)\n"
 	"  -S, --socket PATH        control socket (default " SW_DEFAULT_SOCKET ")\n"
+	"      --socket-group NAME  let this group use the control socket too (0660)\n"
 	"  -p, --ports LIST         watched TCP ports, comma separated (default 25,465,587,2525)\n"
 	"      --ring-size BYTES    kernel ring buffer, power of two, K/M/G suffixes (default 4M)\n"
 	"      --max-sessions N     sessions tracked at once before the oldest is closed (default 4096)\n"
@@ -81,7 +85,10 @@ static int apply_flags(int argc, char **argv, struct sw_run_opts *o_)
 		{ "mode", required_argument, NULL, 'x' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "socket", required_argument, NULL, 'S' },
+		{ "socket-group", required_argument, NULL, 'G' },
 		{ "ports", required_argument, NULL, 'p' },
+		{ "rotate-size", required_argument, NULL, 'z' },
+		{ "rotate-keep", required_argument, NULL, 'k' },
 		{ "ring-size", required_argument, NULL, 'r' },
 		{ "max-sessions", required_argument, NULL, 'm' },
 		{ "idle-timeout", required_argument, NULL, 't' },
@@ -105,6 +112,30 @@ static int apply_flags(int argc, char **argv, struct sw_run_opts *o_)
 		switch (c) {
 		case 'c':
 			break; /* read before the other flags */
+		case 'G': {
+			struct group *g = getgrnam(optarg);
+
+			if (!g) {
+				fprintf(stderr, "smtpwatch: --socket-group: no group named '%s'\n", optarg);
+				return EX_SW_USAGE;
+			}
+			o.socket_group = g->gr_gid;
+			break;
+		}
+		case 'z':
+			if (sw_parse_size(optarg, &v) || (v && v < 4096)) {
+				fprintf(stderr, "smtpwatch: --rotate-size is a size of at least 4K (K/M/G suffixes), or 0 for never\n");
+				return EX_SW_USAGE;
+			}
+			o.rotate_size = v;
+			break;
+		case 'k':
+			if (sw_parse_size(optarg, &v) || v < 1 || v > 1000) {
+				fprintf(stderr, "smtpwatch: --rotate-keep is from 1 to 1000 files\n");
+				return EX_SW_USAGE;
+			}
+			o.rotate_keep = v;
+			break;
 		case 'x':
 			if (!strcmp(optarg, "monitor"))
 				o.policy.mode = SW_MODE_MONITOR;
@@ -253,6 +284,8 @@ static int build_opts(struct sw_run_opts *o, char *err, size_t errlen)
 	const char *path = config_arg(o->argc, o->argv);
 	struct sw_run_opts n = {
 		.socket_path = SW_DEFAULT_SOCKET,
+		.socket_group = (gid_t)-1,
+		.rotate_keep = 5,
 		.ports = { 25, 465, 587, 2525 },
 		.nports = 4,
 		.ring_bytes = 4 << 20,

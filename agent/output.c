@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <zlib.h>
 #include "log.h"
 #include "output.h"
 #include "util.h"
@@ -22,6 +25,17 @@ static void read_line(const char *path, char *buf, size_t len)
 	fclose(f);
 }
 
+static int open_file(struct sw_output *o)
+{
+	struct stat st;
+
+	o->fd = open(o->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (o->fd < 0)
+		return -errno;
+	o->size = fstat(o->fd, &st) ? 0 : st.st_size;
+	return 0;
+}
+
 int sw_output_open(struct sw_output *o, const char *path)
 {
 	memset(o, 0, sizeof(*o));
@@ -37,16 +51,94 @@ int sw_output_open(struct sw_output *o, const char *path)
 		o->fd = STDOUT_FILENO;
 		return 0;
 	}
-	o->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (o->fd < 0)
-		return -errno;
 	o->path = strdup(path);
-	return 0;
+	if (!o->path)
+		return -ENOMEM;
+	return open_file(o);
+}
+
+void sw_output_set_rotation(struct sw_output *o, uint64_t size, uint32_t keep)
+{
+	o->rotate_size = o->path ? size : 0;
+	o->rotate_keep = keep ? keep : 1;
+}
+
+int sw_output_reopen(struct sw_output *o)
+{
+	sw_output_flush(o);
+	if (!o->path)
+		return 0;
+	close(o->fd);
+	o->reopens++;
+	return open_file(o);
+}
+
+void sw_output_reap(struct sw_output *o, int wait)
+{
+	if (o->compressor > 0 && waitpid(o->compressor, NULL, wait ? 0 : WNOHANG) != 0)
+		o->compressor = 0;
+}
+
+/* In a child: PATH.1 -> PATH.1.gz with zlib, so the event loop never waits on it. */
+static void compress_child(const char *src, const char *dst)
+{
+	char tmp[4300], buf[65536];
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	gzFile gz;
+	ssize_t n;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
+	gz = gzopen(tmp, "wb6");
+	if (in < 0 || !gz)
+		_exit(1);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (gzwrite(gz, buf, n) != n)
+			_exit(1);
+	if (n < 0 || gzclose(gz) != Z_OK || rename(tmp, dst))
+		_exit(1);
+	unlink(src);
+	_exit(0);
+}
+
+/*
+ * Called between whole lines only: nothing is split, lost or written twice.
+ * PATH.N.gz ages to PATH.(N+1).gz, the oldest goes, PATH becomes PATH.1 and a
+ * child compresses it to PATH.1.gz.
+ */
+static void rotate(struct sw_output *o)
+{
+	char from[4200], to[4200];
+	pid_t pid;
+
+	sw_output_reap(o, 1); /* the previous compression must be done with PATH.1 */
+	snprintf(to, sizeof(to), "%s.%u.gz", o->path, o->rotate_keep);
+	unlink(to);
+	for (uint32_t i = o->rotate_keep; i > 1; i--) {
+		snprintf(from, sizeof(from), "%s.%u.gz", o->path, i - 1);
+		snprintf(to, sizeof(to), "%s.%u.gz", o->path, i);
+		rename(from, to);
+	}
+	snprintf(to, sizeof(to), "%s.1", o->path);
+	if (rename(o->path, to)) {
+		o->write_errors++; /* cannot rotate (read-only dir?): keep appending */
+		return;
+	}
+	close(o->fd);
+	if (open_file(o))
+		o->fd = -1;
+	o->rotations++;
+	pid = fork();
+	if (pid == 0) {
+		snprintf(from, sizeof(from), "%s.1.gz", o->path);
+		compress_child(to, from);
+	}
+	o->compressor = pid > 0 ? pid : 0;
 }
 
 void sw_output_close(struct sw_output *o)
 {
 	sw_output_flush(o);
+	sw_output_reap(o, 1);
 	if (o->fd > STDOUT_FILENO)
 		close(o->fd);
 	free(o->path);
@@ -132,10 +224,12 @@ int sw_output_write(struct sw_output *o, cJSON *ev)
 		sw_output_flush(o);
 	if (o->len + n + 1 > o->cap) { /* a line larger than the buffer: on its own */
 		line[n] = '\n';
-		if (write_all(o->fd, line, n + 1))
+		if (write_all(o->fd, line, n + 1)) {
 			ret = -EIO;
-		else
+		} else {
 			o->written++;
+			o->size += n + 1;
+		}
 	} else {
 		memcpy(o->buf + o->len, line, n);
 		o->buf[o->len + n] = '\n';
@@ -152,10 +246,14 @@ void sw_output_flush(struct sw_output *o)
 {
 	if (!o->len)
 		return;
-	if (write_all(o->fd, o->buf, o->len))
+	if (write_all(o->fd, o->buf, o->len)) {
 		o->write_errors += o->pending; /* disk full, ...: those lines are lost, counted */
-	else
+	} else {
 		o->written += o->pending;
+		o->size += o->len;
+	}
 	o->len = 0;
 	o->pending = 0;
+	if (o->rotate_size && o->size >= o->rotate_size)
+		rotate(o);
 }

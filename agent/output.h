@@ -13,12 +13,23 @@ struct sw_output {
 	uint64_t written;
 	uint64_t pending; /* lines in buf */
 	uint64_t write_errors; /* lines that could not be written (disk full, ...) */
+	uint64_t size;	       /* bytes in the current file */
+	uint64_t rotate_size;  /* rotate past this many bytes; 0: never */
+	uint32_t rotate_keep;  /* rotated files kept: PATH.1.gz .. PATH.N.gz */
+	uint64_t rotations, reopens;
+	int compressor;	       /* pid of the child gzipping PATH.1, or 0 */
 	char host[256];
 	char host_id[64]; /* /etc/machine-id */
 	char boot_id[64];
 };
 
 int sw_output_open(struct sw_output *o, const char *path);
+/* Rotation by size: PATH -> PATH.1.gz (gzip, by a child process) -> PATH.2.gz ... */
+void sw_output_set_rotation(struct sw_output *o, uint64_t size, uint32_t keep);
+/* SIGHUP: logrotate moved the file; write to a new one at PATH. 0 or -errno. */
+int sw_output_reopen(struct sw_output *o);
+/* Reap a finished compressor (call on SIGCHLD or a tick). */
+void sw_output_reap(struct sw_output *o, int wait);
 void sw_output_close(struct sw_output *o);
 /*
  * A new event with the fields every event has: @timestamp, event.action,

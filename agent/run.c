@@ -33,7 +33,7 @@
 /* After a FIN/RST/close, wait this long for the last reordered bytes. */
 #define LINGER_NS (300 * 1000000ULL)
 
-enum { EP_RING = 1, EP_SIGNAL, EP_TIMER, EP_NETLINK, EP_CONTROL };
+enum { EP_RING = 1, EP_SIGNAL, EP_TIMER, EP_NETLINK };
 
 struct agent {
 	struct sw_run_opts *opts;
@@ -46,7 +46,8 @@ struct agent {
 	struct sw_output out;
 	struct sw_evidence_ctx evidence;
 	struct ring_buffer *rb;
-	int epfd, sigfd, timerfd, ctlfd;
+	int epfd, sigfd, timerfd;
+	struct sw_control ctl;
 	bool ticking, stop;
 	int64_t mono_to_real;
 	uint64_t started_mono;
@@ -276,19 +277,27 @@ static void expire(struct agent *a, bool all)
 		a->nforget = 0;
 	}
 	sw_output_flush(&a->out);
-	if (!a->tbl.count)
+	sw_output_reap(&a->out, 0);
+	if (!a->tbl.count && !sw_control_expire(&a->ctl, now) && !a->out.compressor)
 		tick_arm(a, false);
 }
 
-static cJSON *status_answer(const char *cmd, void *ctx)
+static cJSON *top_answer(struct agent *a);
+
+static cJSON *status_answer(const char *cmd, const cJSON *req, void *ctx)
 {
 	struct agent *a = ctx;
 	uint64_t k[SW_STAT_MAX] = { 0 };
 	cJSON *r = cJSON_CreateObject(), *o, *arr;
 	bool ok;
 
+	(void)req;
+	if (!strcmp(cmd, "top")) {
+		cJSON_Delete(r);
+		return top_answer(a);
+	}
 	if (strcmp(cmd, "status")) {
-		cJSON_AddStringToObject(r, "error", "unknown command: the agent answers \"status\"");
+		cJSON_AddStringToObject(r, "error", "unknown command: the agent answers \"status\" and \"top\"");
 		return r;
 	}
 	sw_loader_stats(&a->ld, k);
@@ -351,6 +360,8 @@ static cJSON *status_answer(const char *cmd, void *ctx)
 	cJSON_AddNumberToObject(o, "sessions_open", a->tbl.count);
 	cJSON_AddNumberToObject(o, "data_records", (double)k[SW_STAT_DATA]);
 	cJSON_AddNumberToObject(o, "events_written", (double)a->out.written);
+	cJSON_AddNumberToObject(o, "output_rotations", (double)a->out.rotations);
+	cJSON_AddNumberToObject(o, "output_reopens", (double)a->out.reopens);
 	cJSON_AddNumberToObject(o, "payload_beyond_capture", (double)k[SW_STAT_TRUNCATED]);
 	o = cJSON_AddObjectToObject(r, "losses");
 	cJSON_AddNumberToObject(o, "ring_full", (double)k[SW_STAT_RING_FULL]);
@@ -364,6 +375,97 @@ static cJSON *status_answer(const char *cmd, void *ctx)
 	cJSON_AddNumberToObject(o, "stream_errors", (double)a->n.stream_errors);
 	cJSON_AddNumberToObject(o, "write_errors", (double)a->out.write_errors);
 	cJSON_AddNumberToObject(o, "interface_attach_failures", (double)a->ifs.attach_failures);
+	return r;
+}
+
+static int worst_first(const void *x, const void *y)
+{
+	const struct bhv_proc *p = *(const struct bhv_proc *const *)x;
+	const struct bhv_proc *q = *(const struct bhv_proc *const *)y;
+
+	if (p->max_score != q->max_score)
+		return q->max_score - p->max_score;
+	if (p->sessions_total != q->sessions_total)
+		return q->sessions_total > p->sessions_total ? 1 : -1;
+	return q->last_ns > p->last_ns ? 1 : q->last_ns < p->last_ns ? -1 : 0;
+}
+
+static void add_strings(cJSON *obj, const char *key, const char *const *v, int n, size_t stride)
+{
+	cJSON *arr = cJSON_AddArrayToObject(obj, key);
+
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString((const char *)v + i * stride));
+}
+
+/*
+ * The processes that spoke SMTP in the window, worst first: the contract's
+ * fields for `top -o json`, and what the live view shows besides.
+ */
+static cJSON *top_answer(struct agent *a)
+{
+	struct bhv_table *t = &a->evidence.bhv;
+	uint64_t now = sw_now_ns(CLOCK_REALTIME);
+	uint64_t window = (uint64_t)t->cfg.window_s * 1000000000ULL;
+	uint64_t k[SW_STAT_MAX] = { 0 };
+	struct bhv_proc **v = calloc(t->count + 1, sizeof(*v));
+	cJSON *r = cJSON_CreateObject(), *arr, *h;
+	int n = 0;
+
+	for (struct bhv_proc *p = t->lru_head; p && v; p = p->lru_next)
+		if (p->last_ns + window > now)
+			v[n++] = p;
+	if (v)
+		qsort(v, n, sizeof(*v), worst_first);
+	arr = cJSON_AddArrayToObject(r, "processes");
+	for (int i = 0; i < n; i++) {
+		const struct bhv_proc *p = v[i];
+		cJSON *o = cJSON_CreateObject(), *rules;
+		char ts[64];
+
+		cJSON_AddNumberToObject(o, "pid", p->pid);
+		cJSON_AddStringToObject(o, "name", p->name);
+		cJSON_AddStringToObject(o, "executable", p->exe);
+		cJSON_AddStringToObject(o, "user", p->user);
+		cJSON_AddStringToObject(o, "container_id", p->container_id);
+		cJSON_AddStringToObject(o, "entity_id", p->entity_id);
+		cJSON_AddNumberToObject(o, "sessions", p->sessions_total);
+		cJSON_AddNumberToObject(o, "sessions_per_min",
+					bhv_sessions_in_window(t, p, now, 60000000000ULL));
+		cJSON_AddNumberToObject(o, "destinations", bhv_dests_in_window(t, p, now));
+		add_strings(o, "helos", (const char *const *)p->helos[0].text, p->n_helos,
+			    sizeof(p->helos[0]));
+		cJSON_AddStringToObject(o, "last_helo", p->last_helo);
+		cJSON_AddNumberToObject(o, "replies_rejected", p->rejected_total);
+		add_strings(o, "lists", (const char *const *)p->lists, p->n_lists, sizeof(p->lists[0]));
+		cJSON_AddNumberToObject(o, "risk_score", p->max_score);
+		rules = cJSON_AddArrayToObject(o, "rules");
+		for (int j = 0; j < HELO_RULE_MAX; j++)
+			if (p->helo_rules_seen & (1u << j))
+				cJSON_AddItemToArray(rules, cJSON_CreateString(helo_rule_name(j)));
+		for (int j = 0; j < BHV_RULE_MAX; j++)
+			if (p->rules_seen & (1u << j))
+				cJSON_AddItemToArray(rules, cJSON_CreateString(bhv_rule_name(j)));
+		sw_format_time(p->first_ns, ts, sizeof(ts));
+		cJSON_AddStringToObject(o, "first_seen", ts);
+		sw_format_time(p->last_ns, ts, sizeof(ts));
+		cJSON_AddStringToObject(o, "last_seen", ts);
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(v);
+	sw_loader_stats(&a->ld, k);
+	h = cJSON_AddObjectToObject(r, "agent");
+	cJSON_AddStringToObject(h, "host", a->out.host);
+	cJSON_AddStringToObject(h, "mode", a->opts->policy.mode == SW_MODE_ENFORCE ? "enforce" : "monitor");
+	cJSON_AddStringToObject(h, "tc_mode", sw_tc_mode_name(a->ifs.mode));
+	cJSON_AddNumberToObject(h, "window_s", t->cfg.window_s);
+	cJSON_AddNumberToObject(h, "events", (double)a->out.written);
+	cJSON_AddNumberToObject(h, "sessions", (double)(a->n.sessions + a->n.unattributed));
+	cJSON_AddNumberToObject(h, "alerts", (double)a->evidence.alerts);
+	cJSON_AddNumberToObject(h, "losses",
+				(double)(k[SW_STAT_RING_FULL] + k[SW_STAT_FLOW_FULL] + k[SW_STAT_WIRE_FULL] +
+					 a->tbl.evicted + a->out.write_errors));
+	cJSON_AddNumberToObject(h, "uptime_s", (double)(sw_now_ns(CLOCK_MONOTONIC) - a->started_mono) / 1e9);
 	return r;
 }
 
@@ -391,15 +493,19 @@ static int setup(struct agent *a)
 		return EX_SW_CONFIG;
 	}
 	sw_report_init(&a->out);
-	a->ctlfd = sw_control_listen(o->socket_path);
-	if (a->ctlfd == -EADDRINUSE) {
+	sw_output_set_rotation(&a->out, o->rotate_size, o->rotate_keep);
+	a->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (a->epfd < 0)
+		return EX_SW_UNAVAILABLE;
+	/* The socket first: a second agent must stop before it attaches anything. */
+	err = sw_control_open(&a->ctl, o->socket_path, o->socket_group, a->epfd, status_answer, a);
+	if (err == -EADDRINUSE) {
 		pr_warn("another agent answers on %s: stop it first, or give this one --socket\n",
 			o->socket_path);
 		return EX_SW_UNAVAILABLE;
 	}
-	if (a->ctlfd < 0) {
-		pr_warn("cannot create the control socket %s: %s\n", o->socket_path,
-			strerror(-a->ctlfd));
+	if (err) {
+		pr_warn("cannot create the control socket %s: %s\n", o->socket_path, strerror(-err));
 		return EX_SW_CONFIG;
 	}
 	{
@@ -447,11 +553,10 @@ static int setup(struct agent *a)
 	signal(SIGPIPE, SIG_IGN);
 	a->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	a->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	a->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (a->sigfd < 0 || a->timerfd < 0 || a->epfd < 0 ||
+	if (a->sigfd < 0 || a->timerfd < 0 ||
 	    ep_add(a->epfd, ring_buffer__epoll_fd(a->rb), EP_RING) ||
 	    ep_add(a->epfd, a->sigfd, EP_SIGNAL) || ep_add(a->epfd, a->timerfd, EP_TIMER) ||
-	    ep_add(a->epfd, a->ifs.nl_fd, EP_NETLINK) || ep_add(a->epfd, a->ctlfd, EP_CONTROL)) {
+	    ep_add(a->epfd, a->ifs.nl_fd, EP_NETLINK)) {
 		pr_warn("cannot set up the event loop: %s\n", strerror(errno));
 		return EX_SW_UNAVAILABLE;
 	}
@@ -474,7 +579,7 @@ static void teardown(struct agent *a)
 	sw_loader_destroy(&a->ld);
 	sw_sessions_free(&a->tbl);
 	sw_evidence_free(&a->evidence);
-	sw_control_close(a->ctlfd, a->opts->socket_path);
+	sw_control_close(&a->ctl);
 	sw_output_close(&a->out);
 	free(a->forget);
 	if (a->epfd >= 0)
@@ -492,7 +597,9 @@ static void reload(struct agent *a)
 	uint16_t ports[SW_MAX_PORTS];
 	int nports = o->nports, err;
 
-	sw_output_flush(&a->out);
+	/* logrotate-compatible: it moved the file, we write to a new one. */
+	if (sw_output_reopen(&a->out))
+		pr_warn("cannot reopen %s: %s\n", a->out.path, strerror(errno));
 	memcpy(ports, o->ports, sizeof(ports));
 	a->reloads++;
 	err = o->reload(o, a->reload_error, sizeof(a->reload_error));
@@ -531,10 +638,11 @@ static void on_signal(struct agent *a)
 
 int sw_run(struct sw_run_opts *o)
 {
-	struct agent a = { .opts = o, .epfd = -1, .sigfd = -1, .timerfd = -1, .ctlfd = -1 };
+	struct agent a = { .opts = o, .epfd = -1, .sigfd = -1, .timerfd = -1 };
 	int ret;
 
 	a.ifs.nl_fd = -1;
+	a.ctl.lfd = -1;
 	a.ld.cgroup_fd = -1;
 	clock_sync(&a);
 	a.started_mono = sw_now_ns(CLOCK_MONOTONIC);
@@ -570,8 +678,10 @@ int sw_run(struct sw_run_opts *o)
 			case EP_NETLINK:
 				sw_ifaces_netlink(&a.ifs);
 				break;
-			case EP_CONTROL:
-				sw_control_serve(a.ctlfd, status_answer, &a);
+			default:
+				sw_control_event(&a.ctl, evs[i].data.u32, evs[i].events);
+				/* Clients have deadlines: the tick enforces them. */
+				tick_arm(&a, true);
 				break;
 			}
 		}
