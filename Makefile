@@ -29,7 +29,7 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
 # Pure userspace logic: no BPF, unit-tested without root.
-PURE_SRCS := agent/behaviour.c agent/smtp.c agent/community_id.c agent/textsafe.c agent/util.c agent/replies.c agent/helo_rules.c
+PURE_SRCS := agent/behaviour.c agent/smtp.c agent/community_id.c agent/textsafe.c agent/util.c agent/replies.c agent/helo_rules.c agent/timeparse.c
 AGENT_SRCS := $(filter-out $(PURE_SRCS),$(wildcard agent/*.c))
 PURE_OBJS := $(patsubst agent/%.c,$(OUTPUT)/agent/%.o,$(PURE_SRCS))
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/agent/%.o,$(AGENT_SRCS))
@@ -44,7 +44,7 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(OUTPUT)/tests/%,$(TOOL_SRCS))
 .DELETE_ON_ERROR:
 # Keep the BPF object and skeleton: they are inputs of several targets.
 .SECONDARY:
-.PHONY: all deps run test test-unit test-kernels clean vmlinux
+.PHONY: all deps run test test-unit test-kernels fuzz clean vmlinux
 
 all: $(OUTPUT)/smtpwatch
 
@@ -71,6 +71,17 @@ $(OUTPUT)/smtpwatch: $(AGENT_OBJS) $(PURE_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(LDLIBS) -o $@
 
+# The agent again with ASan and UBSan, for a second pass of the integration suite.
+ASAN_OBJS := $(patsubst agent/%.c,$(OUTPUT)/asan/%.o,$(AGENT_SRCS) $(PURE_SRCS))
+$(OUTPUT)/asan/%.o: agent/%.c $(wildcard agent/*.h) include/smtpwatch/events.h $(SKELS)
+	$(call msg,CC-ASAN,$@)
+	$(Q)mkdir -p $(OUTPUT)/asan
+	$(Q)$(CC) $(CFLAGS) $(SAN) -c $< -o $@
+
+$(OUTPUT)/asan/smtpwatch: $(ASAN_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN) $^ $(LDLIBS) -o $@
+
 # Unit tests link the pure objects, built again with sanitizers.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 $(OUTPUT)/tests/test_%: tests/unit/test_%.c $(PURE_SRCS) $(wildcard agent/*.h) tests/unit/check.h | $(OUTPUT)/tests
@@ -85,7 +96,21 @@ $(OUTPUT)/tests/%: tests/tools/%.c | $(OUTPUT)/tests
 	$(call msg,TOOL,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
 
-tests-build: $(OUTPUT)/smtpwatch $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS)
+# libFuzzer targets: the parsers and writers that take untrusted bytes.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIBSRC := $(PURE_SRCS) agent/config.c agent/evidence.c agent/procinfo.c agent/session.c
+FUZZ_SECONDS ?= 60
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIBSRC) $(wildcard agent/*.h)
+	$(call msg,FUZZ,$@)
+	$(Q)mkdir -p $(OUTPUT)/fuzz
+	$(Q)$(CLANG) -g -O1 -std=gnu11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iinclude -Iagent $< $(FUZZ_LIBSRC) $(LDLIBS) -o $@
+
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz
+
+tests-build: $(OUTPUT)/smtpwatch $(OUTPUT)/asan/smtpwatch $(UNIT_BINS) $(BPFT_BINS) $(TOOL_BINS) $(FUZZ_BINS)
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all

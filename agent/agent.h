@@ -46,6 +46,7 @@ struct sw_run_opts {
 	uint32_t idle_timeout_s; /* a session with no packet for this long is reported */
 	struct sw_evidence_cfg evidence;
 	char *mta_store[32];	 /* rules.mtas from the file */
+	char *output_store, *socket_store; /* strings from the file */
 	struct sw_policy policy;
 	/* Re-reads the file and re-applies the command line; for SIGHUP. */
 	int (*reload)(struct sw_run_opts *o, char *err, size_t errlen);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <cjson/cJSON.h>
 #include "config.h"
 #include "util.h"
@@ -178,6 +179,18 @@ static const char *unit_ok(const char *s)
 	return strchr(s, '/') || !strchr(s, '.') ? "is not a unit name like postfix@-.service" : NULL;
 }
 
+void sw_opts_free(struct sw_run_opts *o)
+{
+	sw_policy_free(&o->policy);
+	for (int i = 0; i < 32; i++) {
+		free(o->mta_store[i]);
+		o->mta_store[i] = NULL;
+	}
+	free(o->output_store);
+	free(o->socket_store);
+	o->output_store = o->socket_store = NULL;
+}
+
 void sw_policy_free(struct sw_policy *p)
 {
 	char **lists[] = { p->executables, p->units, p->cgroups };
@@ -213,8 +226,15 @@ void sw_config_defaults(struct sw_run_opts *o)
 	o->policy.mode = SW_MODE_MONITOR;
 	o->policy.ports[0] = 25;
 	o->policy.nports = 1;
-	o->policy.executables = dup_list(mtas, 4);
-	o->policy.n_executables = 4;
+	const char *present[4];
+	int n = 0;
+
+	/* Only the mail servers installed here: a default must not warn. */
+	for (int i = 0; i < 4; i++)
+		if (!access(mtas[i], X_OK))
+			present[n++] = mtas[i];
+	o->policy.executables = dup_list(present, n);
+	o->policy.n_executables = n;
 	o->policy.dests = calloc(2, sizeof(struct sw_cidr));
 	for (int i = 0; o->policy.dests && i < 2; i++)
 		sw_parse_cidr(dests[i], &o->policy.dests[o->policy.n_dests++]);
@@ -424,15 +444,19 @@ int sw_config_load(const char *path, struct sw_run_opts *o, char *err, size_t er
 			fail(&c, "output.file", "must be a path or \"-\"");
 			goto out;
 		}
-		if (s)
-			o->output = strdup(s->valuestring);
+		if (s) {
+			free(o->output_store);
+			o->output = o->output_store = strdup(s->valuestring);
+		}
 		s = cJSON_GetObjectItemCaseSensitive(v, "socket");
 		if (s && (!cJSON_IsString(s) || s->valuestring[0] != '/')) {
 			fail(&c, "output.socket", "must be an absolute path");
 			goto out;
 		}
-		if (s)
-			o->socket_path = strdup(s->valuestring);
+		if (s) {
+			free(o->socket_store);
+			o->socket_path = o->socket_store = strdup(s->valuestring);
+		}
 		if (!get_uint(&c, v, "rotate_size", "output.rotate_size", 0, 1ULL << 40, &u)) {
 			if (u && u < 4096) {
 				fail(&c, "output.rotate_size", "must be 0 (never) or at least 4096 bytes");

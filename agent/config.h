@@ -17,6 +17,8 @@ int sw_config_load(const char *path, struct sw_run_opts *o, char *err, size_t er
 /* The built-in defaults (what runs with no file). */
 void sw_config_defaults(struct sw_run_opts *o);
 void sw_policy_free(struct sw_policy *p);
+/* Everything the options own (policy lists, strings from the file). */
+void sw_opts_free(struct sw_run_opts *o);
 /* "192.0.2.0/24", "2001:db8::25/128", "192.0.2.25" -> cidr. 0 or -EINVAL. */
 int sw_parse_cidr(const char *s, struct sw_cidr *c);
 

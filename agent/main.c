@@ -304,15 +304,15 @@ static int build_opts(struct sw_run_opts *o, char *err, size_t errlen)
 		path = SW_DEFAULT_CONFIG;
 	n.config = path;
 	if (path && sw_config_load(path, &n, err, errlen)) {
-		sw_policy_free(&n.policy);
+		sw_opts_free(&n);
 		return EX_SW_CONFIG;
 	}
 	r = apply_flags(o->argc, o->argv, &n);
 	if (r) {
-		sw_policy_free(&n.policy);
+		sw_opts_free(&n);
 		return r;
 	}
-	sw_policy_free(&o->policy);
+	sw_opts_free(o);
 	*o = n;
 	return 0;
 }
@@ -335,7 +335,9 @@ static int cmd_run(int argc, char **argv)
 			fprintf(stderr, "smtpwatch: %s\n", err);
 		return r;
 	}
-	return sw_run(&o);
+	r = sw_run(&o);
+	sw_opts_free(&o);
+	return r;
 }
 
 static int cmd_status(int argc, char **argv)

@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # Runs every test program and sums their "PASS name" / "FAIL name" / "SKIP name"
 # lines. A program that dies without saying FAIL counts as one failure.
-# Usage: tests/run.sh [unit|bpf|integration|kernels]...   (default: all of them)
+# Usage: tests/run.sh [unit|bpf|fuzz|integration|kernels]...   (default: all of them)
 set -u
 cd "$(dirname "$0")/.."
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(unit bpf integration kernels)
+[ ${#groups[@]} -eq 0 ] && groups=(unit bpf fuzz integration asan kernels)
 build=build/tests
 log=build/test.log
 mkdir -p build
@@ -20,7 +20,7 @@ run_one() { # name, command...
 	out=$("$@" 2>&1)
 	rc=$?
 	printf '%s\n' "$out" >> "$log"
-	printf '%s\n' "$out" | grep -E '^(PASS|FAIL|SKIP) ' || true
+	printf '%s\n' "$out" | grep -E '^(PASS|FAIL|SKIP) ' | sed "s/^\(PASS\|FAIL\|SKIP\) /\1 ${prefix:-}/" || true
 	local p f s
 	p=$(printf '%s\n' "$out" | grep -c '^PASS ')
 	f=$(printf '%s\n' "$out" | grep -c '^FAIL ')
@@ -45,6 +45,32 @@ for g in "${groups[@]}"; do
 			[ -e "$src" ] || continue
 			b=$build/$(basename "$src" .c)
 			run_one "$b" "$b"
+		done ;;
+	fuzz)
+		# A short run of each fuzzer in make test; `make fuzz` runs them longer.
+		secs=${FUZZ_SECONDS:-8}
+		for b in build/fuzz/fuzz_*; do
+			[ -x "$b" ] || continue
+			n=$(basename "$b")
+			mkdir -p "build/fuzz/corpus-$n"
+			if "$b" -max_total_time="$secs" -print_final_stats=1 "build/fuzz/corpus-$n" \
+				>"build/fuzz/$n.log" 2>&1; then
+				echo "PASS $n ($secs s, $(grep -o 'stat::number_of_executed_units: *[0-9]*' "build/fuzz/$n.log" | grep -o '[0-9]*$' || echo '?') runs)"
+				pass=$((pass + 1))
+			else
+				echo "FAIL $n: see build/fuzz/$n.log"
+				tail -20 "build/fuzz/$n.log" | sed 's/^/    /'
+				fail=$((fail + 1))
+			fi
+		done ;;
+	asan)
+		# The integration suite again, against the agent built with ASan and UBSan:
+		# a leak, an overflow or undefined behaviour fails the agent's exit code.
+		for t in tests/integration/test_*.py; do
+			prefix=asan: run_one "asan:$t" env SMTPWATCH_BIN=build/asan/smtpwatch \
+				ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+				UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+				timeout 900 /usr/bin/python3 "$t"
 		done ;;
 	integration|kernels)
 		for t in tests/$g/test_*.sh tests/$g/test_*.py; do

@@ -15,7 +15,8 @@ import time
 import traceback
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
-AGENT = os.path.join(ROOT, "build", "smtpwatch")
+# SMTPWATCH_BIN: the ASan/UBSan build for the second pass of make test.
+AGENT = os.environ.get("SMTPWATCH_BIN") or os.path.join(ROOT, "build", "smtpwatch")
 PEER = os.path.join(ROOT, "build", "tests", "smtp_peer")
 PY = "/usr/bin/python3"  # Debian's, which has aiosmtpd
 
