@@ -132,3 +132,25 @@ vmlinux:
 
 clean:
 	$(Q)rm -rf $(OUTPUT)
+
+# `make bench` (issue 6): performance figures measured side by side in one run,
+# written to build/bench.json. Not part of `make test`: it takes minutes.
+BENCH_BINS := $(OUTPUT)/bench/bench_tc $(OUTPUT)/bench/bench_connect
+.PHONY: bench bench-build
+
+$(OUTPUT)/bench:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/bench/bench_tc: tests/bench/bench_tc.c $(SKELS) include/smtpwatch/events.h | $(OUTPUT)/bench
+	$(call msg,BENCH,$@)
+	$(Q)$(CC) $(CFLAGS) $< $(LDLIBS) -o $@
+
+$(OUTPUT)/bench/bench_connect: tests/bench/bench_connect.c | $(OUTPUT)/bench
+	$(call msg,BENCH,$@)
+	$(Q)$(CC) $(CFLAGS) -pthread $< -o $@
+
+bench-build: $(OUTPUT)/smtpwatch $(BENCH_BINS)
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory bench-build
+	$(Q)scripts/bench/run.sh

@@ -57,6 +57,9 @@ struct sw_run_opts {
 /* smtpwatch check-helo: the rules each HELO trips, one JSON line each. */
 int sw_cmd_check_helo(int argc, char **argv);
 
+/* smtpwatch top: the agent's ranking of SMTP processes, live or in batch. */
+int sw_cmd_top(int argc, char **argv);
+
 /* smtpwatch run: returns the process exit code. */
 int sw_run(struct sw_run_opts *o);
 

@@ -3,7 +3,8 @@
  * smtpwatch hunt: answer a blocklist listing ("your address said HELO x at
  * 06:25:00 UTC") from the agent's journal. Prints the session events with
  * that HELO whose span meets the time window, oldest first, each line byte
- * for byte as in the file, from plain or gzip files (zlib reads both).
+ * for byte as in the file, from plain or gzip files (told apart by their
+ * magic bytes, inflated by zlib).
  *
  * hunt_match_line() decides on one line in memory, without files: it is
  * what tests/fuzz/fuzz_hunt.c drives.
@@ -287,14 +288,160 @@ static int hunt_line(struct hunt_ctx *c, char *line, size_t len, size_t *malform
 	return r ? add_match(c, line, len, key) : 0;
 }
 
-/* Every line of an open file. Returns 0, -ENOMEM, or the zlib error code as a positive number. */
-static int hunt_stream(struct hunt_ctx *c, gzFile gz, size_t *malformed)
+/* How a file's text ended. */
+enum hunt_end {
+	HUNT_END_OK,
+	HUNT_END_CUT, /* EOF inside a gzip member: being rotated, or cut */
+	HUNT_END_CORRUPT, /* inflate() refused the data */
+	HUNT_END_IOERR, /* read() failed */
+};
+
+/*
+ * A file's text, plain or gzip (by its magic bytes 1f 8b). inflate()
+ * rather than gzread(): gzread() drops what its last call decoded when it
+ * meets bad data, and that is evidence.
+ */
+struct hunt_src {
+	int fd;
+	bool gz, z_ready, after_member, done;
+	enum hunt_end end;
+	int err; /* errno, for HUNT_END_IOERR */
+	const char *zmsg; /* zlib's words, for HUNT_END_CORRUPT */
+	z_stream zs;
+	unsigned char *pend; /* plain: bytes read while looking for the magic */
+	size_t npend;
+	unsigned char in[64 * 1024];
+};
+
+static ssize_t read_some(int fd, void *buf, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = read(fd, buf, n);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/* Returns 0, or -errno when not even the first read works. */
+static int src_init(struct hunt_src *s, int fd)
+{
+	ssize_t r = 0, got;
+
+	s->fd = fd;
+	/* A pipe may deliver the two magic bytes one at a time. */
+	do {
+		got = read_some(fd, s->in + r, sizeof(s->in) - r);
+		if (got < 0)
+			return got;
+		r += got;
+	} while (got && r < 2);
+	s->gz = r >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
+	if (!s->gz) {
+		s->pend = s->in;
+		s->npend = r;
+		return 0;
+	}
+	/* 15 + 16: a 32 KiB window behind a gzip header, not a zlib one. */
+	if (inflateInit2(&s->zs, 15 + 16) != Z_OK)
+		return -ENOMEM;
+	s->z_ready = true;
+	s->zs.next_in = s->in;
+	s->zs.avail_in = r;
+	return 0;
+}
+
+static void src_free(struct hunt_src *s)
+{
+	if (s->z_ready)
+		inflateEnd(&s->zs);
+}
+
+static void src_end(struct hunt_src *s, enum hunt_end end, int err)
+{
+	s->end = end;
+	s->err = err;
+	s->done = true;
+}
+
+static ssize_t src_read_plain(struct hunt_src *s, char *buf, size_t n)
+{
+	ssize_t r;
+
+	if (s->npend) {
+		r = s->npend < n ? s->npend : n;
+		memcpy(buf, s->pend, r);
+		s->pend += r;
+		s->npend -= r;
+		return r;
+	}
+	r = read_some(s->fd, buf, n);
+	if (r <= 0)
+		src_end(s, r ? HUNT_END_IOERR : HUNT_END_OK, -r);
+	return r > 0 ? r : 0;
+}
+
+/*
+ * Up to n (at most UINT_MAX) bytes of text. Returns the count, 0 at the
+ * end (s->end says how it ended), or -ENOMEM.
+ */
+static ssize_t src_read(struct hunt_src *s, char *buf, size_t n)
+{
+	ssize_t r;
+	int zr;
+
+	if (s->done)
+		return 0;
+	if (!s->gz)
+		return src_read_plain(s, buf, n);
+	s->zs.next_out = (Bytef *)buf;
+	s->zs.avail_out = n;
+	while (s->zs.avail_out == n && !s->done) {
+		if (!s->zs.avail_in) {
+			r = read_some(s->fd, s->in, sizeof(s->in));
+			if (r <= 0) {
+				/* EOF between members is the end; inside one, a cut. */
+				src_end(s, r ? HUNT_END_IOERR : s->after_member ? HUNT_END_OK : HUNT_END_CUT,
+					-r);
+				break;
+			}
+			s->zs.next_in = s->in;
+			s->zs.avail_in = r;
+		}
+		if (s->after_member) {
+			/* Like gzip(1) and gzread(), ignore what is not another member. */
+			if (s->zs.next_in[0] != 0x1f) {
+				src_end(s, HUNT_END_OK, 0);
+				break;
+			}
+			s->after_member = false;
+		}
+		zr = inflate(&s->zs, Z_NO_FLUSH);
+		if (zr == Z_STREAM_END) {
+			/* Members may follow one another (cat a.gz b.gz). */
+			if (inflateReset(&s->zs) != Z_OK)
+				return -ENOMEM;
+			s->after_member = true;
+		} else if (zr == Z_MEM_ERROR) {
+			return -ENOMEM;
+		} else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+			/* What inflate() wrote before it stopped is kept. */
+			s->zmsg = s->zs.msg ? s->zs.msg : "bad compressed data";
+			src_end(s, HUNT_END_CORRUPT, 0);
+		}
+	}
+	return n - s->zs.avail_out;
+}
+
+/* Every line of a file. Returns 0 or -ENOMEM. */
+static int hunt_stream(struct hunt_ctx *c, struct hunt_src *s, size_t *malformed)
 {
 	const size_t room = HUNT_LINE_MAX + 1; /* a longest line and its '\n' */
 	size_t len = 0, off = 0;
-	bool skipping = false, eof = false;
+	bool skipping = false;
+	ssize_t n;
 	char *nl;
-	int n, err;
+	int err;
 
 	for (;;) {
 		nl = memchr(c->buf + off, '\n', len - off);
@@ -305,12 +452,6 @@ static int hunt_stream(struct hunt_ctx *c, gzFile gz, size_t *malformed)
 				return err;
 			off = nl + 1 - c->buf;
 			continue;
-		}
-		if (eof) {
-			/* The last line without '\n': a file being written, or cut. */
-			if (!skipping && len > off)
-				return hunt_line(c, c->buf + off, len - off, malformed);
-			return 0;
 		}
 		memmove(c->buf, c->buf + off, len - off);
 		len -= off;
@@ -324,14 +465,17 @@ static int hunt_stream(struct hunt_ctx *c, gzFile gz, size_t *malformed)
 			skipping = true;
 			len = 0;
 		}
-		n = gzread(gz, c->buf + len, room - len);
+		n = src_read(s, c->buf + len, room - len);
 		if (n < 0)
-			eof = true; /* gzerror() tells why, after what was read */
-		else if (n == 0)
-			eof = true;
-		else
-			len += n;
+			return n;
+		if (!n)
+			break;
+		len += n;
 	}
+	/* A last line without '\n': a file being written, or cut. */
+	if (!skipping && len)
+		return hunt_line(c, c->buf, len, malformed);
+	return 0;
 }
 
 static bool seen_before(struct hunt_ctx *c, const struct stat *st, int *err)
@@ -352,6 +496,29 @@ static bool seen_before(struct hunt_ctx *c, const struct stat *st, int *err)
 	return false;
 }
 
+/* Warn about a file read only in part; the exit status says so too unless it was cut. */
+static void say_end(struct hunt_ctx *c, const struct hunt_src *s, const char *path)
+{
+	switch (s->end) {
+	case HUNT_END_OK:
+		break;
+	case HUNT_END_CUT:
+		fprintf(stderr, "smtpwatch: hunt: %s ends inside its gzip stream (cut short, or being rotated): searched what it has\n",
+			path);
+		break;
+	case HUNT_END_CORRUPT:
+		fprintf(stderr, "smtpwatch: hunt: %s is corrupt (%s): searched what came before\n",
+			path, s->zmsg);
+		c->late_exit = c->late_exit ?: EX_DATAERR;
+		break;
+	case HUNT_END_IOERR:
+		fprintf(stderr, "smtpwatch: hunt: reading %s failed (%s): searched what came before\n",
+			path, strerror(s->err));
+		c->late_exit = c->late_exit ?: EX_IOERR;
+		break;
+	}
+}
+
 /*
  * One file. A named one must be readable; in the journal's set a file that
  * is gone (rotated away meanwhile) or is no regular file is skipped.
@@ -360,11 +527,10 @@ static bool seen_before(struct hunt_ctx *c, const struct stat *st, int *err)
 static int hunt_file(struct hunt_ctx *c, const char *path, bool named)
 {
 	bool is_stdin = named && !strcmp(path, "-");
+	struct hunt_src *s = NULL;
 	size_t malformed = 0;
-	gzFile gz = NULL;
 	struct stat st;
-	const char *zmsg;
-	int fd, err = 0, zerr;
+	int fd, err = 0;
 
 	fd = is_stdin ? dup(STDIN_FILENO) : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
@@ -385,49 +551,30 @@ static int hunt_file(struct hunt_ctx *c, const char *path, bool named)
 		goto cleanup;
 	if (err)
 		goto fail;
-	gz = gzdopen(fd, "rb");
-	if (!gz) {
+	s = calloc(1, sizeof(*s));
+	if (!s) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	fd = -1; /* gzclose() closes it */
-	gzbuffer(gz, 128 * 1024);
-	c->files++;
-
-	err = hunt_stream(c, gz, &malformed);
+	err = src_init(s, fd);
 	if (err)
 		goto fail;
-	zmsg = gzerror(gz, &zerr);
-	switch (zerr) {
-	case Z_OK:
-		break;
-	case Z_BUF_ERROR:
-		fprintf(stderr, "smtpwatch: hunt: %s ends inside its gzip stream (cut short, or being rotated): searched what it has\n",
-			path);
-		break;
-	case Z_ERRNO:
-		fprintf(stderr, "smtpwatch: hunt: reading %s failed (%s): searched what came before\n",
-			path, strerror(errno));
-		c->late_exit = c->late_exit ?: EX_IOERR;
-		break;
-	case Z_MEM_ERROR:
-		err = -ENOMEM;
+	c->files++;
+	err = hunt_stream(c, s, &malformed);
+	if (err)
 		goto fail;
-	default:
-		fprintf(stderr, "smtpwatch: hunt: %s is corrupt (%s): searched what came before\n",
-			path, zmsg);
-		c->late_exit = c->late_exit ?: EX_DATAERR;
-		break;
-	}
+	say_end(c, s, path);
 	goto cleanup;
 fail:
 	if (err)
-		fprintf(stderr, "smtpwatch: hunt: cannot read %s: %s\n", path, strerror(-err));
+		fprintf(stderr, "smtpwatch: hunt: cannot read %s: %s%s\n", path, strerror(-err),
+			err == -EACCES || err == -EPERM ? " (the journal is root's: use sudo)" : "");
 cleanup:
 	if (malformed)
 		fprintf(stderr, "smtpwatch: hunt: skipped %zu malformed lines in %s\n", malformed, path);
-	if (gz)
-		gzclose(gz);
+	if (s)
+		src_free(s);
+	free(s);
 	if (fd >= 0)
 		close(fd);
 	return err;
@@ -538,6 +685,7 @@ int sw_cmd_hunt(int argc, char **argv)
 		goto cleanup;
 	}
 	optind = 0;
+	opterr = 0; /* our own message, in our own form */
 	while ((ch = getopt_long(argc, argv, "H:C:t:w:d:p:j:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'H':
@@ -592,7 +740,13 @@ int sw_cmd_hunt(int argc, char **argv)
 			ret = 0;
 			goto cleanup;
 		default:
-			fputs(usage_hunt, stderr);
+			/* A long option is the last word read; a short one is optopt. */
+			if (optopt && strncmp(argv[optind - 1], "--", 2))
+				fprintf(stderr, "smtpwatch: hunt: unknown option, or one without its value: '-%c'\n%s",
+					optopt, usage_hunt);
+			else
+				fprintf(stderr, "smtpwatch: hunt: unknown option, or one without its value: '%s'\n%s",
+					argv[optind - 1], usage_hunt);
 			goto cleanup;
 		}
 	}

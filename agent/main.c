@@ -21,6 +21,7 @@ static const char usage_main[] =
 	"  run       attach the kernel programs and write events (JSON lines)\n"
 	"  status    print the running agent's state as JSON\n"
 	"  check-helo  print the rules each HELO argument trips\n"
+	"  top       live ranking of the processes that speak SMTP\n"
 	"  version   print the version\n\n"
 	"Run 'smtpwatch COMMAND --help' for a command's options.\n";
 
@@ -405,6 +406,8 @@ int main(int argc, char **argv)
 		return cmd_status(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check-helo"))
 		return sw_cmd_check_helo(argc - 1, argv + 1);
+	if (!strcmp(cmd, "top"))
+		return sw_cmd_top(argc - 1, argv + 1);
 	fprintf(stderr, "smtpwatch: unknown command '%s'\n%s", cmd, usage_main);
 	return EX_SW_USAGE;
 }

@@ -80,9 +80,10 @@ def test_sighup_reopens_for_logrotate():
     pid = flood(20)
     expect_eq(wait_sessions(pid, 20), 20, "sessions after the reopen")
     expect(os.path.exists(agent.events), "a new file at the configured path")
-    with open(agent.events) as f:
-        fresh = [json.loads(l) for l in f]
-    expect(any(get(e, "process.pid") == pid for e in fresh), "new events in the new file")
+    with open(moved) as f:
+        old = [json.loads(l) for l in f]
+    expect(not any(get(e, "process.pid") == pid for e in old),
+           "nothing written to the moved file after the reopen")
     events = [json.loads(l) for l in journal_lines(agent.events)]
     seqs = sorted(get(e, "event.sequence") for e in events)
     expect_eq(seqs, list(range(1, len(seqs) + 1)), "still gap-free and unique")

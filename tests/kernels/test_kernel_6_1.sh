@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.." || exit 1
 root=$PWD
 out=$root/build/kernels
 tag=kernel_6_1
-cases=(loads session_ipv4 session_ipv6 clean_exit)
+cases=(loads session_ipv4 session_ipv6 clean_exit no_cgroup2)
 helo="kernel-6-1.test"
 peer_vm=/usr/local/bin/smtp_peer # where smtp_peer lives inside the VM
 t0=$SECONDS
@@ -126,6 +126,10 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 exec </dev/console >/dev/console 2>&1
 mkdir -p /sys/fs/cgroup /sys/fs/bpf
+# A hard need missing: before cgroup2 is mounted the agent must refuse in one sentence.
+smtpwatch run --output /tmp/nocg.json --socket /run/nocg.sock >/tmp/nocg.err 2>&1
+echo "@@SW nocgroup_rc $?" # (mark() is defined below)
+echo "@@BEGIN nocgroup"; cat /tmp/nocg.err; echo "@@END nocgroup"
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t bpf bpf /sys/fs/bpf
 echo 1 > /proc/sys/kernel/printk # keep kernel messages out of the results
@@ -392,6 +396,17 @@ if not not_up:
     elif any("clsact" in l for l in blocks.get("qdisc_after", [])):
         p.append("the clsact qdisc the agent created is left on lo")
 verdict("clean_exit", p)
+
+# no_cgroup2: exit 69 and one sentence that says what to do
+p = []
+err = [l for l in blocks.get("nocgroup", []) if l.strip()]
+if boot_problem and "nocgroup_rc" not in marks:
+    p.append(boot_problem)
+elif marks.get("nocgroup_rc") != "69":
+    p.append(f"exit code {marks.get('nocgroup_rc')} without cgroup v2, want 69")
+elif len(err) != 1 or "cgroup v2 is not mounted" not in err[0] or "mount" not in err[0]:
+    p.append(f"message {err!r}")
+verdict("no_cgroup2", p)
 
 for r in results:
     print(r)
