@@ -197,7 +197,7 @@ static void sb_esc(struct sbuf *b, const char *s)
 
 	if (!sb_reserve(b, len * 4))
 		return;
-	memcpy(b->p + b->len, s, len); b->len += len; b->p[b->len] = 0;
+	b->len += sw_text_terminal((const uint8_t *)s, len, b->p + b->len, len * 4 + 1);
 }
 
 /* An agent string, escaped; "-" when absent or empty. */

@@ -7,7 +7,7 @@
 struct sw_output {
 	int fd;
 	char *path; /* NULL for stdout */
-	char *buf;  /* whole lines only, so no reader ever sees half a line */
+	char *buf;  /* whole lines only: a line is never split across writes or files */
 	size_t len, cap;
 	uint64_t sequence;
 	uint64_t written;

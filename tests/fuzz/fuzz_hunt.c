@@ -8,11 +8,14 @@
  * parsed time outside years 0-9999 (+/- a day), a raw control byte reaching a terminal,
  * and a non-terminal print that is not the line byte for byte.
  *
+ * Built by 'make build/fuzz/fuzz_hunt'; by hand, it needs only
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent \
  *     tests/fuzz/fuzz_hunt.c agent/timeparse.c agent/textsafe.c agent/util.c \
  *     -lcjson -lz -o build/fuzz_hunt
  */
-#define _GNU_SOURCE
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create */
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -123,10 +123,12 @@ class Agent:
         out = []
         try:
             with open(self.events, "rb") as f:
-                for raw in f:
-                    # The agent writes whole lines: a partial one would be a bug.
-                    assert raw.endswith(b"\n"), f"event line not newline-terminated: {raw[:80]!r}"
-                    out.append(json.loads(raw))
+                lines = f.read().split(b"\n")
+            # The last piece is empty, or a line the agent is writing right now (a
+            # reader of an appended file can catch a write() half done): skip it,
+            # as a tailer would. Every complete line must parse.
+            for raw in lines[:-1]:
+                out.append(json.loads(raw))
         except FileNotFoundError:
             pass
         return out

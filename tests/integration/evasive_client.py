@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Clients that try to hide: each still opens a real SMTP session to HOST:PORT.
+
+  evasive_client.py comm HOST PORT HELO      renames itself (prctl PR_SET_NAME) to "sshd" first
+  evasive_client.py fork HOST PORT HELO      connects, then a forked child speaks and the parent exits
+  evasive_client.py handoff HOST PORT HELO   connects, hands the socket to another process over a
+                                             unix socket (SCM_RIGHTS), which speaks
+  evasive_client.py sendfile HOST PORT HELO  sends its EHLO line with sendfile(2) from a file
+Prints {"pid": connecting pid, "speaker": pid that sent the HELO} as JSON. Bounded timeouts.
+"""
+import ctypes
+import json
+import os
+import socket
+import sys
+import tempfile
+
+mode, host, port, helo = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+
+
+def connect():
+    s = socket.create_connection((host, port), timeout=5)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+def converse(s, send_helo=None):
+    f = s.makefile("rb")
+    f.readline()  # banner
+    if send_helo:
+        send_helo(s)
+    else:
+        s.sendall(f"EHLO {helo}\r\n".encode())
+    while True:
+        line = f.readline()
+        if not line or line[3:4] == b" ":
+            break
+    s.sendall(b"QUIT\r\n")
+    f.readline()
+    s.close()
+
+
+if mode == "comm":
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(15, b"sshd", 0, 0, 0)  # PR_SET_NAME
+    s = connect()
+    print(json.dumps({"pid": os.getpid(), "speaker": os.getpid()}), flush=True)
+    converse(s)
+elif mode == "fork":
+    s = connect()
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(r)
+        os.write(w, str(os.getpid()).encode())
+        os.close(w)
+        converse(s)
+        os._exit(0)
+    s.close()
+    os.close(w)
+    speaker = int(os.read(r, 32))
+    print(json.dumps({"pid": os.getpid(), "speaker": speaker}), flush=True)
+    os.waitpid(child, 0)
+elif mode == "handoff":
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    child = os.fork()
+    if child == 0:
+        a.close()
+        msg, fds, _, _ = socket.recv_fds(b, 16, 1)
+        s = socket.socket(fileno=fds[0])
+        b.sendall(str(os.getpid()).encode())
+        converse(s)
+        os._exit(0)
+    b.close()
+    s = connect()
+    socket.send_fds(a, [b"x"], [s.fileno()])
+    s.close()
+    speaker = int(a.recv(32))
+    print(json.dumps({"pid": os.getpid(), "speaker": speaker}), flush=True)
+    os.waitpid(child, 0)
+elif mode == "sendfile":
+    s = connect()
+    print(json.dumps({"pid": os.getpid(), "speaker": os.getpid()}), flush=True)
+
+    def via_sendfile(sock):
+        with tempfile.TemporaryFile() as t:
+            t.write(f"EHLO {helo}\r\n".encode())
+            t.flush()
+            os.sendfile(sock.fileno(), t.fileno(), 0, t.tell())
+    converse(s, via_sendfile)
+else:
+    sys.exit(f"unknown mode {mode}")
