@@ -56,6 +56,8 @@ struct sw_run_opts {
 
 /* smtpwatch check-helo: the rules each HELO trips, one JSON line each. */
 int sw_cmd_check_helo(int argc, char **argv);
+/* smtpwatch hunt: the sessions behind a blocklist listing (HELO, time), from the journal. */
+int sw_cmd_hunt(int argc, char **argv);
 
 /* smtpwatch top: the agent's ranking of SMTP processes, live or in batch. */
 int sw_cmd_top(int argc, char **argv);

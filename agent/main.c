@@ -20,6 +20,7 @@ static const char usage_main[] =
 	"Commands:\n"
 	"  run       attach the kernel programs and write events (JSON lines)\n"
 	"  status    print the running agent's state as JSON\n"
+	"  hunt      find the sessions behind a blocklist listing (HELO, time) in the journal\n"
 	"  check-helo  print the rules each HELO argument trips\n"
 	"  top       live ranking of the processes that speak SMTP\n"
 	"  version   print the version\n\n"
@@ -404,6 +405,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "status"))
 		return cmd_status(argc - 1, argv + 1);
+	if (!strcmp(cmd, "hunt"))
+		return sw_cmd_hunt(argc - 1, argv + 1);
 	if (!strcmp(cmd, "check-helo"))
 		return sw_cmd_check_helo(argc - 1, argv + 1);
 	if (!strcmp(cmd, "top"))

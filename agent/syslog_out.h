@@ -44,7 +44,7 @@ struct sw_syslog {
 
 	/* Counters, read them at any time. */
 	uint64_t sent;	     /* messages handed whole to the kernel */
-	uint64_t dropped;    /* messages lost: buffer full, too large, connection lost mid-way */
+	uint64_t dropped;    /* messages lost: buffer full, too large, still queued at close */
 	uint64_t reconnects; /* times the collector was reached again after losing it */
 	size_t buffered_bytes; /* bytes waiting to be sent */
 	uint64_t buffered;     /* messages waiting to be sent */
@@ -62,10 +62,13 @@ struct sw_syslog {
 	char header_tail[400]; /* " HOSTNAME APP-NAME PROCID - - @cee:" */
 	size_t header_tail_len;
 	char *buf; /* queued records: [uint32_t len][bytes]... */
-	size_t cap, start, end;
-	size_t head_done; /* TCP: bytes of the first record already written */
-	uint64_t backoff_ns, retry_at_ns, connect_deadline_ns;
-	int ever_connected;
+	size_t cap;
+	size_t start; /* first record not yet delivered (TCP: not acknowledged) */
+	size_t wr;    /* TCP: first record not yet written whole; start <= wr <= end */
+	size_t end;
+	size_t head_done; /* TCP: bytes of the record at wr already written */
+	uint64_t backoff_ns, retry_at_ns, connect_deadline_ns, up_at_ns;
+	int lost; /* the collector was reached, then lost: the next success is a reconnect */
 	uint32_t rand_state;
 };
 

@@ -147,51 +147,87 @@ if ! timeout 120 "$B/bench_tc" --repeat 1000000 --rounds 10 >"$B/tc.json" 2>>"$L
 	rm -f "$B/tc.json"
 fi
 
-# ---- 2-4. interleaved blocks: flood, connect loops, iperf3; off,on,on,off,... --------
+# ---- 2-4. with the agent / without, interleaved off,on,on,off,... per figure ---------
+# Before each pair, wait (bounded, QUIET_BUDGET seconds in all) while other agents
+# are loaded: their programs and their consumer would run in both A and B.
+QUIET_BUDGET=${BENCH_QUIET_BUDGET:-90}
+quiet() {
+	local r waited n
+	[ "$QUIET_BUDGET" -gt 0 ] || return 0
+	r=$(h quiet --max-wait $((QUIET_BUDGET < 15 ? QUIET_BUDGET : 15)) 2>>"$LOG") || return 0
+	read -r waited n <<<"$r"
+	QUIET_BUDGET=$((QUIET_BUDGET - ${waited:-0}))
+	[ "${n:-0}" = 0 ] || log "other smtpwatch agents still loaded ($n) after ${waited}s: measuring anyway (recorded)"
+}
+# Pair k runs "off on" when k is even, "on off" when odd.
+order() { [ $(($1 % 2)) = 0 ] && echo "off on" || echo "on off"; }
+settle() { [ -z "$AGENT_PID" ] || h settle --agent-pid "$AGENT_PID" 2>>"$LOG"; }
+
+PAIRS=6
+for ((k = 0; k < PAIRS; k++)); do
+	left 200 || { note "time budget: connect loops cut at $k pairs"; break; }
+	log "3/7 connect+accept+close, pair $((k + 1))/$PAIRS"
+	quiet
+	for mode in $(order $k); do
+		if [ "$mode" = on ]; then start_agent || continue; settle; fi
+		for port in $OTHER_PORT $SINK_PORT; do
+			h connect --mode $mode --rep $k --port $port --count 10000 \
+				${AGENT_PID:+--agent-pid $AGENT_PID} >>"$RAW" 2>>"$LOG" || log "connect step failed"
+			settle
+		done
+		[ "$mode" = off ] || stop_agent
+	done
+done
+
+PAIRS=5
+if [ "$HAVE_FLOOD" = 1 ]; then
+	for ((k = 0; k < PAIRS; k++)); do
+		left 260 || { note "time budget: floods cut at $k pairs"; break; }
+		log "4/7 SMTP flood, 5000 sessions, smtp-source -s 20, pair $((k + 1))/$PAIRS"
+		quiet
+		for mode in $(order $k); do
+			extra=()
+			if [ "$mode" = on ]; then
+				start_agent || continue
+				settle
+				extra=($(agent_args))
+			fi
+			start_sink && h flood --tag main --mode $mode --rep $k --port $SINK_PORT --sessions 5000 \
+				--parallel 20 "${extra[@]}" >>"$RAW" 2>>"$LOG" || log "flood step failed"
+			stop_sink
+			[ "$mode" = off ] || stop_agent
+		done
+	done
+fi
+
+PAIRS=4
 if [ "$HAVE_IPERF" = 1 ]; then
 	iperf3 -s -B 127.0.0.1 -p $IPERF_PORT >>"$B/iperf.log" 2>&1 &
 	IPERF_PID=$!
 	wait_listen $IPERF_PORT || { HAVE_IPERF=0; skip iperf "the iperf3 server did not start"; }
 fi
-MODES=(off on on off off on on off)
-for b in "${!MODES[@]}"; do
-	mode=${MODES[$b]} rep=$((b / 2))
-	if ! left 330; then
-		note "time budget: stopped the A/B blocks after $b of ${#MODES[@]}"
-		break
-	fi
-	log "2-4/7 block $((b + 1))/${#MODES[@]}: agent $mode"
-	extra=()
-	if [ "$mode" = on ]; then
-		start_agent || continue
-		extra=($(agent_args))
-	fi
-	if [ "$HAVE_FLOOD" = 1 ] && start_sink; then
-		h flood --tag main --mode $mode --rep $rep --port $SINK_PORT --sessions 5000 --parallel 20 \
-			"${extra[@]}" >>"$RAW" 2>>"$LOG" || log "flood step failed"
-	fi
-	stop_sink
-	for port in $SINK_PORT $OTHER_PORT; do
-		h connect --mode $mode --rep $rep --port $port --count 10000 >>"$RAW" 2>>"$LOG" ||
-			log "connect step failed"
-	done
-	if [ "$HAVE_IPERF" = 1 ]; then
-		for t in bulk small; do
-			h iperf --mode $mode --rep $rep --test $t --port $IPERF_PORT --seconds 3 >>"$RAW" 2>>"$LOG" ||
-				log "iperf3 step failed"
+if [ "$HAVE_IPERF" = 1 ]; then
+	for ((k = 0; k < PAIRS; k++)); do
+		left 340 || { note "time budget: iperf3 cut at $k pairs"; break; }
+		log "2/7 iperf3 bulk and 64-byte writes, 3 s each, pair $((k + 1))/$PAIRS"
+		quiet
+		for mode in $(order $k); do
+			if [ "$mode" = on ]; then start_agent || continue; settle; fi
+			for t in bulk small; do
+				h iperf --mode $mode --rep $k --test $t --port $IPERF_PORT --seconds 3 \
+					${AGENT_PID:+--agent-pid $AGENT_PID} >>"$RAW" 2>>"$LOG" || log "iperf3 step failed"
+			done
+			[ "$mode" = off ] || stop_agent
 		done
-	fi
-	if [ "$mode" = on ]; then
-		h agentinfo --agent-pid "$AGENT_PID" --socket "$SOCK" --rep $rep >>"$RAW" 2>>"$LOG"
-		stop_agent
-	fi
-done
+	done
+fi
 
 # ---- 6. tcpdump -i any -w versus the agent, same flood ------------------------------
 if [ "$HAVE_TCPDUMP" = 1 ] && [ "$HAVE_FLOOD" = 1 ]; then
 	for rep in 0 1 2; do
-		left 390 || { note "time budget: tcpdump comparison cut at $rep reps"; break; }
-		log "6/7 tcpdump vs agent, rep $((rep + 1))/3"
+		left 400 || { note "time budget: tcpdump comparison cut at $rep reps"; break; }
+		log "6/7 tcpdump -i any -w versus the agent, same flood, pair $((rep + 1))/3"
+		quiet
 		for side in $([ $((rep % 2)) = 0 ] && echo "tcpdump agent" || echo "agent tcpdump"); do
 			if [ "$side" = tcpdump ]; then
 				start_sink || continue
@@ -210,6 +246,7 @@ if [ "$HAVE_TCPDUMP" = 1 ] && [ "$HAVE_FLOOD" = 1 ]; then
 				stop_sink
 			else
 				start_agent || continue
+				settle
 				start_sink && h flood --tag vs-tcpdump --mode on --rep $rep --port $SINK_PORT \
 					--sessions 5000 --parallel 20 --bpf-stats $(agent_args) >>"$RAW" 2>>"$LOG" ||
 					log "agent flood for the tcpdump comparison failed"
@@ -223,8 +260,9 @@ if [ "$HAVE_TCPDUMP" = 1 ] && [ "$HAVE_FLOOD" = 1 ]; then
 fi
 
 # ---- 5, 2 (bpf_stats), 7: one agent ------------------------------------------------
-if left 450 && start_agent; then
-	log "5/7 idle: 10 s with no SMTP traffic"
+if left 470 && start_agent; then
+	log "5/7 idle: 10 s with no SMTP traffic (up to 3 windows if others' traffic shows)"
+	quiet
 	sleep 2 # let the control request's timer run out
 	h idle --agent-pid "$AGENT_PID" --output "$OUT" --seconds 10 >>"$RAW" 2>>"$LOG" || log "idle step failed"
 	if [ "$HAVE_IPERF" = 1 ]; then
@@ -237,7 +275,7 @@ if left 450 && start_agent; then
 	if [ "$HAVE_FLOOD" = 1 ] && start_sink; then
 		log "7/7 ramp: smtp-source -s 5..100, 3000 sessions each"
 		for par in 5 10 20 50 100; do
-			left 500 || { note "time budget: ramp cut before -s $par"; break; }
+			left 540 || { note "time budget: ramp cut before -s $par"; break; }
 			h flood --tag ramp --mode on --port $SINK_PORT --sessions 3000 --parallel $par \
 				$(agent_args) >>"$RAW" 2>>"$LOG" || log "ramp step failed"
 		done

@@ -5,8 +5,8 @@
  * gzip) over a memfd. Input: a flags byte, the --helo value up to '\n', then
  * the journal line (or file). Beyond crashes, it traps on a result outside
  * {-EINVAL, 0, 1}, a matcher that answers twice differently, a sort key or
- * parsed time outside years 0-9999 (+/- a day), a raw control byte reaching a terminal,
- * and a non-terminal print that is not the line byte for byte.
+ * parsed time outside years 0-9999 (+/- a day), a raw control byte reaching
+ * a terminal, and a non-terminal print that is not the line byte for byte.
  *
  * Built by 'make build/fuzz/fuzz_hunt'; by hand, it needs only
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Iagent \

@@ -63,15 +63,18 @@ def wait_sessions(pid, n, timeout=10):
 
 
 def traffic():
-    """The bot first, then the good mailer: a newest-first or pid order would fail."""
+    """The bot first, then the good mailer: a newest-first or pid order would fail.
+    Then a client whose HELO holds terminal escapes and 2,000 bytes of junk."""
     p = ns.popen([PY, os.path.join(HERE, "bot_client.py"), "25", BOT_HELO, "6"],
                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, err = p.communicate(timeout=60)
     expect_eq(p.returncode, 0, f"bot exit ({err.strip()[-200:]})")
     pids["bot"] = p.pid
     pids["good"] = client("smtplib", GOOD_HELO)
+    pids["hostile"] = client("raw", HOSTILE.hex())
     expect_eq(len(wait_sessions(pids["bot"], 6)), 6, "bot sessions reported")
     expect_eq(len(wait_sessions(pids["good"], 1)), 1, "good client sessions reported")
+    expect_eq(len(wait_sessions(pids["hostile"], 1)), 1, "hostile session reported")
 
 
 def test_json_ranks_bot_above_mailer():
@@ -119,6 +122,10 @@ def test_batch_table_has_no_escape_codes():
     expect_eq(len(rows), 2, "bot rows")
     expect(BOT_HELO in rows[0] and "FANOUT" in rows[0], f"bot row: {rows[0]!r}")
     expect("sort: risk" in out, "sort key in the header")
+    evil = [l for l in out.splitlines() if "EVIL" in l]
+    expect_eq(len(evil), 2, "hostile HELO rows (one line each)")
+    expect(r"\x1b[2J\x1b[31mEVIL" in evil[0], f"hostile HELO escaped: {evil[0]!r}")
+    expect(not any(l.lstrip("Z+ ") == "" and l for l in out.splitlines()), "no line of junk alone")
     # Not a terminal and no -b: the same plain table, once.
     r = top()
     expect_eq(r.returncode, 0, "exit without -b")
@@ -179,8 +186,6 @@ def need_tmux():
 def test_interactive_view_in_tmux():
     need_tmux()
     expect(pids, "needs the traffic of the JSON case")
-    pids["hostile"] = client("raw", HOSTILE.hex())
-    expect_eq(len(wait_sessions(pids["hostile"], 1)), 1, "hostile session reported")
     nproc = len(top_json())
     with Tmux() as t:
         t.line(f"stty -g > {t.dir}/before")
