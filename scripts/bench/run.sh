@@ -260,7 +260,7 @@ if [ "$HAVE_TCPDUMP" = 1 ] && [ "$HAVE_FLOOD" = 1 ]; then
 fi
 
 # ---- 5, 2 (bpf_stats), 7: one agent ------------------------------------------------
-if left 470 && start_agent; then
+if left 450 && start_agent; then
 	log "5/7 idle: 10 s with no SMTP traffic (up to 3 windows if others' traffic shows)"
 	quiet
 	sleep 2 # let the control request's timer run out
@@ -270,16 +270,19 @@ if left 470 && start_agent; then
 		for t in bulk small; do
 			h iperf --mode stats --test $t --port $IPERF_PORT --seconds 3 --agent-pid "$AGENT_PID" \
 				--bpf-stats >>"$RAW" 2>>"$LOG" || log "iperf3 bpf_stats step failed"
+			settle
 		done
 	fi
 	if [ "$HAVE_FLOOD" = 1 ] && start_sink; then
 		log "7/7 ramp: smtp-source -s 5..100, 3000 sessions each"
 		for par in 5 10 20 50 100; do
 			left 540 || { note "time budget: ramp cut before -s $par"; break; }
+			settle
 			h flood --tag ramp --mode on --port $SINK_PORT --sessions 3000 --parallel $par \
 				$(agent_args) >>"$RAW" 2>>"$LOG" || log "ramp step failed"
 		done
 		log "7/7 delay from the kernel's close to the line in the file: 300 sessions"
+		settle
 		h latency --port $SINK_PORT --output "$OUT" --sessions 300 --interval 0.02 >>"$RAW" 2>>"$LOG" ||
 			log "latency step failed"
 	fi
