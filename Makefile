@@ -29,7 +29,7 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
 # Pure userspace logic: no BPF, unit-tested without root.
-PURE_SRCS := agent/behaviour.c agent/smtp.c agent/community_id.c agent/textsafe.c agent/util.c agent/replies.c agent/helo_rules.c agent/timeparse.c
+PURE_SRCS := agent/behaviour.c agent/smtp.c agent/community_id.c agent/textsafe.c agent/util.c agent/replies.c agent/helo_rules.c agent/timeparse.c agent/metrics.c agent/sdnotify.c
 AGENT_SRCS := $(filter-out $(PURE_SRCS),$(wildcard agent/*.c))
 PURE_OBJS := $(patsubst agent/%.c,$(OUTPUT)/agent/%.o,$(PURE_SRCS))
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/agent/%.o,$(AGENT_SRCS))
@@ -96,6 +96,12 @@ $(OUTPUT)/tests/%: tests/tools/%.c | $(OUTPUT)/tests
 	$(call msg,TOOL,$@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
 
+# syslog_send drives agent/syslog_out.c in tests/integration/test_syslog.py: linked
+# with it, and with the sanitizers, so the tests also catch its memory errors.
+$(OUTPUT)/tests/syslog_send: tests/tools/syslog_send.c agent/syslog_out.c agent/syslog_out.h | $(OUTPUT)/tests
+	$(call msg,TOOL,$@)
+	$(Q)$(CC) $(CFLAGS) $(SAN) $< agent/syslog_out.c -o $@
+
 # libFuzzer targets: the parsers and writers that take untrusted bytes.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
@@ -154,3 +160,57 @@ bench-build: $(OUTPUT)/smtpwatch $(BENCH_BINS)
 bench: deps
 	$(Q)$(MAKE) --no-print-directory bench-build
 	$(Q)scripts/bench/run.sh
+
+# `make install` and `make deb` (issue 8). DESTDIR and prefix as usual; the unit
+# and the configuration go where systemd and the agent look for them.
+prefix ?= /usr
+sbindir ?= $(prefix)/sbin
+unitdir ?= $(prefix)/lib/systemd/system
+mandir ?= $(prefix)/share/man
+docdir ?= $(prefix)/share/doc/smtpwatch
+sysconfdir ?= /etc
+VERSION := $(shell sed -n 's/^\#define SW_VERSION "\(.*\)"/\1/p' agent/agent.h)
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB := $(OUTPUT)/smtpwatch_$(VERSION)_$(DEB_ARCH).deb
+DEB_ROOT := $(OUTPUT)/deb-root
+DEB_INPUTS := $(OUTPUT)/smtpwatch scripts/deb/control scripts/deb/conffiles scripts/deb/postinst \
+	scripts/deb/smtpwatch.service scripts/deb/smtpwatch.json docs/smtpwatch.8 README.md \
+	$(wildcard docs/*.md) docs/event.schema.json
+.PHONY: install deb test-package
+
+install: $(OUTPUT)/smtpwatch
+	$(call msg,INSTALL,$(DESTDIR)$(prefix))
+	$(Q)install -D -m 0755 $(OUTPUT)/smtpwatch $(DESTDIR)$(sbindir)/smtpwatch
+	$(Q)install -d $(DESTDIR)$(unitdir) $(DESTDIR)$(mandir)/man8 $(DESTDIR)$(docdir) \
+		$(DESTDIR)$(sysconfdir)/smtpwatch
+	$(Q)sed 's|/usr/sbin/smtpwatch|$(sbindir)/smtpwatch|g' scripts/deb/smtpwatch.service \
+		> $(DESTDIR)$(unitdir)/smtpwatch.service
+	$(Q)chmod 0644 $(DESTDIR)$(unitdir)/smtpwatch.service
+	$(Q)gzip -9n -c docs/smtpwatch.8 > $(DESTDIR)$(mandir)/man8/smtpwatch.8.gz
+	$(Q)install -m 0644 scripts/deb/smtpwatch.json $(DESTDIR)$(sysconfdir)/smtpwatch/smtpwatch.json
+	$(Q)install -m 0644 README.md docs/*.md docs/event.schema.json $(DESTDIR)$(docdir)/
+	$(Q)printf '%s\n' 'smtpwatch' 'License: LGPL-2.1 OR BSD-2-Clause (SPDX), kernel programs Dual BSD/GPL.' \
+		'On Debian systems the LGPL-2.1 is in /usr/share/common-licenses/LGPL-2.1.' \
+		> $(DESTDIR)$(docdir)/copyright
+
+deb: $(DEB)
+
+$(DEB): $(DEB_INPUTS)
+	$(call msg,DEB,$@)
+	$(Q)rm -rf $(DEB_ROOT)
+	$(Q)$(MAKE) --no-print-directory install DESTDIR=$(abspath $(DEB_ROOT)) prefix=/usr sysconfdir=/etc
+	$(Q)strip --strip-unneeded $(DEB_ROOT)/usr/sbin/smtpwatch
+	$(Q)install -d $(DEB_ROOT)/DEBIAN
+	$(Q)sed -e 's/@VERSION@/$(VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' \
+		-e "s/@SIZE@/$$(du -sk $(DEB_ROOT) | cut -f1)/" scripts/deb/control > $(DEB_ROOT)/DEBIAN/control
+	$(Q)install -m 0644 scripts/deb/conffiles $(DEB_ROOT)/DEBIAN/conffiles
+	$(Q)install -m 0755 scripts/deb/postinst $(DEB_ROOT)/DEBIAN/postinst
+	$(Q)cd $(DEB_ROOT) && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | \
+		xargs -0 md5sum > DEBIAN/md5sums
+	$(Q)dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $@ >/dev/null
+
+# The package installed with dpkg into a fresh Debian root (debootstrap, cached in build/).
+test-package: deps
+	$(Q)$(MAKE) --no-print-directory deb
+	$(Q)tests/run.sh package
+

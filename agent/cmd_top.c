@@ -71,7 +71,7 @@ static const struct {
 
 /* The document of the contract: exactly these keys, in this order. */
 static const char *const contract_keys[] = {
-	"pid",	    "name",  "executable",	 "user",       "container_id", "sessions",
+	"pid", "name", "executable", "user", "container_id", "sessions",
 	"destinations", "helos", "replies_rejected", "risk_score", "rules",
 };
 

@@ -57,7 +57,7 @@ static int listen_on(const char *path, gid_t group)
 		return -EADDRINUSE;
 	}
 	unlink(path);
-	old = umask(0077); /* created 0600: the agent's state is for root */
+	old = umask(0177); /* created 0600: the agent's state is for root */
 	err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
 	umask(old);
 	if (!err && group != (gid_t)-1 && (chown(path, 0, group) || chmod(path, 0660)))
@@ -319,7 +319,9 @@ cJSON *sw_control_request(const char *path, const char *cmd)
 		goto out;
 	/* One send: the agent may answer and close as soon as it has the line. */
 	snprintf(buf, cap, "%s\n", line);
-	if (send(fd, buf, strlen(buf), MSG_NOSIGNAL) < 0)
+	/* A refusing agent may answer and close before reading: its reply is still
+	 * queued, so a failed send is not the end. */
+	if (send(fd, buf, strlen(buf), MSG_NOSIGNAL) < 0 && errno != EPIPE && errno != ECONNRESET)
 		goto out;
 	for (;;) {
 		ssize_t n;

@@ -522,6 +522,11 @@ def cmd_report(a):
         figs.append(fig("tc: empty program (test_run floor)", rnd(tc["tc_empty"]["median_ns"], 1), "ns",
                         "info", None, note="the floor every figure above is taken from"))
 
+    def others(recs):
+        """How many runs had other smtpwatch agents loaded, as a note suffix."""
+        n = sum(1 for r in recs if r.get("foreign"))
+        return f"; other agents loaded in {n} of {len(recs)} runs" if n else ""
+
     # 2. iperf3
     iperf = [r for r in raw if r.get("kind") == "iperf" and r.get("mode") in ("on", "off")]
     for test, goal, limit in (("bulk", ">= 0.99", 0.99), ("small", ">= 0.97", 0.97)):
@@ -530,9 +535,11 @@ def cmd_report(a):
         if m is None:
             figs.append(missing(name, "ratio", goal, skips.get("iperf", "no paired iperf3 runs; see build/bench/run.log")))
         else:
-            gb = [r["bps"] / 1e9 for r in iperf if r.get("test") == test and r.get("bps")]
+            sel = [r for r in iperf if r.get("test") == test and r.get("bps")]
+            gb = [r["bps"] / 1e9 for r in sel]
             figs.append(fig(name, rnd(m), "ratio", goal, m >= limit,
-                            note=f"pairs {[round(x, 3) for x in ratios]}; {min(gb):.2f}..{max(gb):.2f} Gbit/s"))
+                            note=f"median of {len(ratios)} paired ratios {[round(x, 3) for x in ratios]}; "
+                                 f"{min(gb):.3g}..{max(gb):.3g} Gbit/s" + others(sel)))
     for test in ("bulk", "small"):
         name = f"iperf3 {'bulk' if test == 'bulk' else '64-byte writes'}: CPU share in the agent's BPF programs"
         sh = [r for r in raw if r.get("kind") == "iperf" and r.get("mode") == "stats" and r.get("test") == test
@@ -541,12 +548,12 @@ def cmd_report(a):
             figs.append(missing(name, "%", "info", skips.get("iperf", "no bpf_stats run; see build/bench/run.log")))
         else:
             r = sh[0]
-            top = sorted(r["by_prog"].items(), key=lambda kv: -kv[1])[:3]
+            top = sorted(r["by_prog"].items(), key=lambda kv: -kv[1])[:4]
             figs.append(fig(name, rnd(r["share"] * 100, 2), "%", "info", None,
-                            note=f"run_time_ns {r['bpf_ns']} over {r['wall']:.1f} s x {r['ncpu']} CPUs, "
-                                 f"{r['bpf_runs']} runs; top: " +
+                            note=f"run_time_ns {r['bpf_ns']} / ({r['wall']:.1f} s x {r['ncpu']} CPUs), "
+                                 f"{r['bpf_runs']} runs ({r['bpf_ns'] / max(1, r['bpf_runs']):.0f} ns each); by program: " +
                                  ", ".join(f"{k} {v / 1e6:.0f} ms" for k, v in top) +
-                                 "; bpf_stats adds its own clock reads; no budget in issue 6"))
+                                 "; bpf_stats adds its own clock reads; no budget in issue 6" + others(sh)))
 
     # 3. connect rate
     conn = [r for r in raw if r.get("kind") == "connect" and not r.get("error")]
@@ -557,9 +564,12 @@ def cmd_report(a):
         if m is None:
             figs.append(missing(name, "ratio", goal, "no paired connect runs; see build/bench/run.log"))
         else:
-            rates = [r["rate"] for r in conn if r.get("port") == port]
+            sel = [r for r in conn if r.get("port") == port]
+            on_r = [r["rate"] for r in sel if r["mode"] == "on"]
+            off_r = [r["rate"] for r in sel if r["mode"] == "off"]
             figs.append(fig(name, rnd(m), "ratio", goal, m >= limit,
-                            note=f"pairs {[round(x, 3) for x in ratios]}; {min(rates):.0f}..{max(rates):.0f}/s"))
+                            note=f"median of {len(ratios)} paired ratios {[round(x, 3) for x in ratios]}; "
+                                 f"median {med(on_r):.0f}/s with, {med(off_r):.0f}/s without; 10,000 each" + others(sel)))
 
     # 4. flood
     fl = [r for r in raw if r.get("kind") == "flood" and r.get("tag") == "main"]
@@ -569,36 +579,42 @@ def cmd_report(a):
     if m is None:
         figs.append(missing(name, "ratio", ">= 0.97", skips.get("flood", "no paired floods; see build/bench/run.log")))
     else:
-        rates = [r["rate"] for r in fl]
         figs.append(fig(name, rnd(m), "ratio", ">= 0.97", m >= 0.97,
-                        note=f"pairs {[round(x, 3) for x in ratios]}; {min(rates):.0f}..{max(rates):.0f} sessions/s"))
+                        note=f"median of {len(ratios)} paired ratios {[round(x, 3) for x in ratios]}; median "
+                             f"{med([r['rate'] for r in on]):.0f}/s with, "
+                             f"{med([r['rate'] for r in fl if r['mode'] == 'off']):.0f}/s without; 5,000 sessions each" + others(fl)))
     if on:
         sent = sum(r["sent"] for r in on)
         rep = sum(r.get("reported", 0) for r in on)
         anyp = sum(r.get("reported_any_pid", 0) for r in on)
         figs.append(fig("SMTP flood: sessions reported / sessions sent", rnd(rep / sent, 4), "ratio", "= 1.0",
                         rep == sent, note=f"{rep} of {sent} smtp_session lines with smtp-source's pid "
-                                          f"({anyp} to :2525 with any pid)"))
+                                          f"({anyp} to :2525 with any pid); per flood "
+                                          f"{[r.get('reported') for r in on]} of {on[0]['sent']}"))
         kl = [sum((r.get("losses") or {}).get(k, 0) for k in KERNEL_LOSSES) for r in on]
-        al = [sum((r.get("losses") or {}).get(k, 0) for k in AGENT_LOSSES) for r in on]
+        detail = {k: sum((r.get("losses") or {}).get(k, 0) for r in on) for k in KERNEL_LOSSES + AGENT_LOSSES}
         figs.append(fig("SMTP flood: kernel-side losses", sum(kl), "records", "= 0", sum(kl) == 0,
-                        note=f"ring_full+flow_map_full+wire_map_full+exec_map_full over {len(on)} floods; "
-                             f"agent-side losses (evictions, orphans, errors): {sum(al)}"))
+                        note=f"per flood {kl}; all counters over {len(on)} floods: " +
+                             ", ".join(f"{k} {v}" for k, v in detail.items() if v) if sum(detail.values())
+                        else f"ring_full, flow_map_full, wire_map_full, exec_map_full all 0 over {len(on)} floods; "
+                             f"agent-side losses 0"))
         cpu = [r["cpu"]["cpu_ns"] / 1e6 / (r["sent"] / 1000) for r in on if r.get("cpu")]
-        ticks = [r["cpu"]["ticks"] * 1000 / r["cpu"]["tick_hz"] / (r["sent"] / 1000)
-                 for r in on if r.get("cpu")]
+        ticks = [r["cpu"]["ticks"] * 1000 / r["cpu"]["tick_hz"] / (r["sent"] / 1000) for r in on if r.get("cpu")]
         if cpu:
             v = med(cpu)
             figs.append(fig("SMTP flood: agent CPU per 1,000 sessions", rnd(v, 1), "ms", "<= 15", v <= 15,
-                            note=f"schedstat ns from the flood's start to its last line; per flood {[round(x, 1) for x in cpu]}; "
-                                 f"utime+stime gives {[round(x, 1) for x in ticks]}"))
-        hwm = [r.get("vmhwm_kb") for r in on if r.get("vmhwm_kb")]
-        if hwm:
-            v = max(hwm) * 1024 / 1e6
-            ends = [r.get("vmhwm_kb") for r in raw if r.get("kind") == "agentinfo" and r.get("vmhwm_kb")]
+                            note=f"median; schedstat from the flood's start to its last line written; per flood "
+                                 f"{[round(x, 1) for x in cpu]}; utime+stime agrees: {[round(x) for x in ticks]}"))
+        mem = [r["mem"] for r in on if r.get("mem")]
+        if mem:
+            peak = max(mem, key=lambda x: x["vmhwm_kb"])
+            v = peak["vmhwm_kb"] * 1024 / 1e6
+            st = [r["start_mem"] for r in on if r.get("start_mem")]
             figs.append(fig("SMTP flood: agent peak RSS (VmHWM)", rnd(v, 1), "MB", "<= 12", v <= 12,
-                            note=f"10^6 bytes; right after each flood {hwm} kB; at the end of each with-agent block "
-                                 f"(after 2x connect loops and iperf3) {ends} kB"))
+                            note=f"10^6 bytes, fresh agent per flood; after the flood: VmRSS {peak['vmrss_kb']} kB of which "
+                                 f"the mmapped ring buffer {peak['bpf_map_rss_kb']} kB (its data pages are mapped twice) "
+                                 f"and RssAnon {peak['rssanon_kb']} kB; before the flood VmHWM "
+                                 f"{st[0]['vmhwm_kb'] if st else '?'} kB (load time)"))
     else:
         for n, u, g in (("SMTP flood: sessions reported / sessions sent", "ratio", "= 1.0"),
                         ("SMTP flood: kernel-side losses", "records", "= 0"),
@@ -610,57 +626,79 @@ def cmd_report(a):
     idle = [r for r in raw if r.get("kind") == "idle"]
     if idle:
         r = idle[0]
+        clean = r["lines_written"] == 0
         figs.append(fig("idle: consumer wakeups", rnd(r["wakeups_per_s"], 2), "per s", "<= 1",
-                        r["wakeups_per_s"] <= 1,
-                        note=f"voluntary context switches over {r['seconds']} s with no SMTP traffic here; "
-                             f"{r['lines_written']} lines written meanwhile (other sessions' traffic is visible to the cgroup hooks)"))
+                        (r["wakeups_per_s"] <= 1) if clean else None,
+                        note=f"voluntary context switches over {r['seconds']:.0f} s, window {r.get('windows', 1)}"
+                             + ("; no event was written meanwhile" if clean else
+                                f"; NOT IDLE: {r['lines_written']} lines were written meanwhile (other processes' SMTP "
+                                f"traffic: the cgroup hooks see every netns), so no verdict"),
+                        **({} if clean else {"reason": "the machine was not idle of SMTP traffic in any window"})))
         figs.append(fig("idle: agent CPU", rnd(r["cpu_ms_per_s"], 3), "ms/s", "info", None,
-                        note="schedstat; no budget in issue 6"))
+                        note="schedstat; no budget in issue 6" + ("" if clean else "; includes others' sessions")))
     else:
         figs.append(missing("idle: consumer wakeups", "per s", "<= 1", skips.get("idle", "not measured; see build/bench/run.log")))
         figs.append(missing("idle: agent CPU", "ms/s", "info", skips.get("idle", "not measured")))
 
     # 6. tcpdump
-    td = [r for r in raw if r.get("kind") == "flood" and r.get("tag") == "tcpdump"]
-    ag = [r for r in raw if r.get("kind") == "flood" and r.get("tag") == "vs-tcpdump"]
+    td = [r for r in raw if r.get("kind") == "flood" and r.get("tag") == "tcpdump" and r.get("cpu")]
+    ag = [r for r in raw if r.get("kind") == "flood" and r.get("tag") == "vs-tcpdump" and r.get("cpu")]
     name = "agent CPU / tcpdump -i any -w CPU, same flood"
-    if td and ag and all(r.get("cpu") for r in td + ag):
+    if td and ag:
         tcpd = med([r["cpu"]["cpu_ns"] / r["sent"] for r in td])
         agent_total = med([(r["cpu"]["cpu_ns"] + r.get("bpf_ns", 0)) / r["sent"] for r in ag])
         agent_proc = med([r["cpu"]["cpu_ns"] / r["sent"] for r in ag])
         v = agent_total / tcpd if tcpd else None
-        figs.append(fig(name, rnd(v), "ratio", "<= 0.2", (v <= 0.2) if v is not None else None,
-                        note=f"per session: tcpdump {tcpd / 1e3:.1f} us (process), agent {agent_total / 1e3:.1f} us "
-                             f"(process {agent_proc / 1e3:.1f} + BPF run time); tcpdump copies packets in softirq, "
-                             f"uncounted; tcpdump attributes nothing (no process, user or HELO)"))
+        tick_ns = 1e9 / os.sysconf("SC_CLK_TCK")
+        sysw = {}
+        for tag, rs in (("none", [r for r in fl if r["mode"] == "off"]), ("tcpdump", td), ("agent", on)):
+            vals = [r["sys_busy_ticks"] * tick_ns / r["sent"] for r in rs if r.get("sys_busy_ticks") is not None]
+            sysw[tag] = med(vals)
+        sysnote = ""
+        if all(sysw.values()):
+            sysnote = (f"; whole machine busy CPU per session: nothing {sysw['none'] / 1e3:.0f} us, tcpdump "
+                       f"{sysw['tcpdump'] / 1e3:.0f} us, agent {sysw['agent'] / 1e3:.0f} us (includes softirq work; "
+                       f"noisy when other work runs)")
+        figs.append(fig(name, rnd(v, 2), "ratio", "<= 0.2", (v <= 0.2) if v is not None else None,
+                        note=f"median per session: tcpdump process {tcpd / 1e3:.1f} us; agent {agent_total / 1e3:.1f} us = "
+                             f"process {agent_proc / 1e3:.1f} + BPF run time (bpf_stats on in those runs); tcpdump's "
+                             f"packet copies run in softirq and are not in its figure{sysnote}; tcpdump attributes "
+                             f"nothing: no process, user, container or HELO" + others(td + ag)))
     else:
         figs.append(missing(name, "ratio", "<= 0.2", skips.get("tcpdump", "not measured; see build/bench/run.log")))
 
     # 7. ramp and latency
     ramp = [r for r in raw if r.get("kind") == "flood" and r.get("tag") == "ramp"]
+    agent_floods = [r for r in raw if r.get("kind") == "flood" and r.get("mode") == "on" and r.get("losses") is not None]
+
+    def lost(r):
+        return sum(r["losses"].get(k, 0) for k in KERNEL_LOSSES) or (r.get("reported") != r["sent"])
+
     if ramp:
-        clean = [r for r in ramp if r.get("losses") is not None and
-                 sum(r["losses"].get(k, 0) for k in KERNEL_LOSSES) == 0 and r.get("reported") == r["sent"]]
-        lossy = [r for r in ramp if r not in clean]
-        best = max((r["rate"] for r in clean), default=None)
-        steps = "; ".join(f"-s {r['parallel']}: {r['rate']:.0f}/s, {r.get('reported')}/{r['sent']}, "
-                          f"kernel losses {sum((r.get('losses') or {}).get(k, 0) for k in KERNEL_LOSSES)}"
-                          for r in ramp)
+        best = max((r["rate"] for r in agent_floods if not lost(r)), default=None)
+        lossy = [r for r in agent_floods if lost(r)]
+        steps = "; ".join(f"-s {r['parallel']}: {r['rate']:.0f}/s, {r.get('reported')}/{r['sent']} reported, "
+                          f"kernel losses {sum(r['losses'].get(k, 0) for k in KERNEL_LOSSES)}"
+                          for r in ramp if r.get("losses") is not None)
+        lossnote = ("; floods that lost: " + ", ".join(
+            f"{r['tag']} at {r['rate']:.0f}/s ({sum(r['losses'].get(k, 0) for k in KERNEL_LOSSES)} records, "
+            f"{r.get('reported')}/{r['sent']} reported)" for r in lossy)) if lossy else \
+            "; no flood with the agent lost anything: the rate is the machine's limit, a lower bound for the ring"
         figs.append(fig("highest session rate with zero losses (4 MiB ring)", rnd(best, 0), "sessions/s",
-                        "no loss up to the machine's limit", not lossy,
-                        note=("no step lost anything: this is the machine's limit, a lower bound for the ring. "
-                              if not lossy else "") + steps))
+                        "no loss at any rate", not lossy,
+                        note=f"over all {len(agent_floods)} floods with the agent; ramp: {steps}{lossnote}"))
     else:
         figs.append(missing("highest session rate with zero losses (4 MiB ring)", "sessions/s",
-                            "no loss up to the machine's limit", "ramp not run; see build/bench/run.log"))
+                            "no loss at any rate", "ramp not run; see build/bench/run.log"))
     lat = [r for r in raw if r.get("kind") == "latency"]
     name = "delay kernel close timestamp -> line in the file, p99"
     if lat and lat[0]["kernel_to_line_ms"]["p99"] is not None:
         r = lat[0]
         v = r["kernel_to_line_ms"]["p99"]
         figs.append(fig(name, rnd(v, 1), "ms", "<= 2000 (DESIGN: within 2 s of the close)", v <= 2000,
-                        note=f"{r['seen']} of {r['sessions']} sessions seen, one every 20 ms; line seen by polling the file "
-                             f"every {r['poll_ms']:.0f} ms, minus the event's event.end (kernel close time); p50 "
+                        note=f"{r['seen']} of {r['sessions']} sessions seen (EHLO, QUIT, one every 20 ms); each line's "
+                             f"appearance found by polling the file every {r['poll_ms']:.0f} ms, minus its event.end "
+                             f"(the kernel's close timestamp in wall-clock time); p50 "
                              f"{r['kernel_to_line_ms']['p50']:.1f} ms, max {r['kernel_to_line_ms']['max']:.1f} ms; "
                              f"from the client's close(): p99 {r['close_to_line_ms']['p99']:.1f} ms"))
     else:

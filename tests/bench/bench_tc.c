@@ -5,11 +5,13 @@
  * run on the same kind of frame in the same round. test_run's own floor is
  * ~40 ns here, so only differences mean anything.
  *
- * Every round runs every case once, in an order rotated by the round, and the
- * result is the median over rounds of the per-round difference (paired, so a
- * slow round shifts both sides). Times are wall-clock around the syscall,
- * divided by the runs: the kernel's own figure (reported alongside) is an
- * integer number of ns, too coarse for a 3 ns budget.
+ * Every round runs every case once (--repeat runs, in calls of 1/10 of that, or
+ * of --batch for the capture case), in an order rotated by the round. A round's
+ * figure for a case is the median over its calls, and the result is the median
+ * over rounds of the per-round difference from the baseline (paired, so a slow
+ * round shifts both sides). Times are wall-clock around the syscall, divided by
+ * the runs: the kernel's own figure (reported alongside) is an integer number
+ * of ns per call, too coarse for a 3 ns budget.
  *
  * The SMTP case is a payload segment of a wire flow whose SYN was seen: each
  * run copies the payload into the ring buffer. Runs go in batches that fit
@@ -158,45 +160,63 @@ static int read_sysctl(const char *path)
 	return v;
 }
 
-/* One round of one case: `repeat` runs in batches; fills c->wall/kern[round]. */
+static int cmp_double(const void *a, const void *b);
+static double median(const double *v, int n);
+
+/*
+ * One round of one case: `repeat` runs in calls of c->batch. The round's figure
+ * is the median over its calls, so a call that was interrupted (other work on a
+ * 2-CPU machine) does not move it; the kernel's figure is the plain mean.
+ */
 static int run_case(struct bench_case *c, uint32_t repeat, int round)
 {
 	uint32_t calls = repeat / c->batch;
-	double wall = 0, kern = 0;
+	double kern = 0, *per_call;
 	uint64_t n;
-	int err;
+	int err = 0;
 
-	if (drain(&n))
-		return -EIO;
+	per_call = calloc(calls, sizeof(*per_call));
+	if (!per_call)
+		return -ENOMEM;
+	if (drain(&n)) {
+		err = -EIO;
+		goto out;
+	}
 	for (uint32_t i = 0; i < calls; i++) {
 		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = c->frame->buf,
 			    .data_size_in = c->frame->len, .repeat = c->batch);
 		double t0 = now_ns();
 
 		err = bpf_prog_test_run_opts(c->prog_fd, &o);
-		wall += now_ns() - t0;
+		per_call[i] = (now_ns() - t0) / c->batch;
 		if (err) {
 			fprintf(stderr, "bench_tc: test_run of %s: %s\n", c->name, strerror(-err));
-			return err;
+			goto out;
 		}
 		if (o.retval != c->retval) {
 			fprintf(stderr, "bench_tc: %s returned %u, expected %u\n", c->name,
 				o.retval, c->retval);
-			return -EINVAL;
+			err = -EINVAL;
+			goto out;
 		}
 		kern += (double)o.duration * c->batch;
-		if (drain(&n))
-			return -EIO;
-		/* Proof that the case did what it is named after, every batch. */
+		if (drain(&n)) {
+			err = -EIO;
+			goto out;
+		}
+		/* Proof that the case did what it is named after, every call. */
 		if (n != (uint64_t)c->records * c->batch) {
 			fprintf(stderr, "bench_tc: %s produced %llu ring records in a batch of %u, expected %u each\n",
 				c->name, (unsigned long long)n, c->batch, c->records);
-			return -EINVAL;
+			err = -EINVAL;
+			goto out;
 		}
 	}
-	c->wall[round] = wall / ((double)calls * c->batch);
+	c->wall[round] = median(per_call, calls);
 	c->kern[round] = kern / ((double)calls * c->batch);
-	return 0;
+out:
+	free(per_call);
+	return err;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -208,11 +228,15 @@ static int cmp_double(const void *a, const void *b)
 
 static double median(const double *v, int n)
 {
-	double s[MAX_ROUNDS];
+	double *s = malloc(n * sizeof(*v)), m;
 
+	if (!s)
+		return v[0];
 	memcpy(s, v, n * sizeof(*v));
 	qsort(s, n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	free(s);
+	return m;
 }
 
 static struct bench_case *find_case(const char *name)
@@ -266,7 +290,7 @@ int main(int argc, char **argv)
 	static const char helo[] = "EHLO DESKTOP-4F2K9QX\r\n";
 	static uint8_t junk[64];
 	struct frame tcp_other, udp, smtp_syn, smtp_data, smtp_unknown;
-	uint32_t repeat = 1000000, batch = 400;
+	uint32_t repeat = 1000000, batch = 400, chunk;
 	int rounds = 10, cg_empty = -1, err, opt, stats;
 	uint64_t n;
 
@@ -294,6 +318,7 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	repeat -= repeat % batch; /* whole batches, the same count for every case */
+	chunk = repeat % 10 ? repeat : repeat / 10; /* calls per round for the unbatched cases */
 	stats = read_sysctl("/proc/sys/kernel/bpf_stats_enabled");
 	if (stats != 0) {
 		fprintf(stderr, "bench_tc: kernel.bpf_stats_enabled is %d: bpf_stats adds its own cost to every run; set it to 0 for this measurement\n",
@@ -360,23 +385,23 @@ int main(int argc, char **argv)
 		int tc_egress = bpf_program__fd(skel->progs.sw_tc_egress);
 		int skb_egress = bpf_program__fd(skel->progs.sw_skb_egress);
 
-		add_case("tc_empty", "sw_tc_empty, TCP frame", tc_empty, &tcp_other, repeat, 0, 0, NULL);
+		add_case("tc_empty", "sw_tc_empty, TCP frame", tc_empty, &tcp_other, chunk, 0, 0, NULL);
 		add_case("tc_tcp_other", "sw_tc_egress, TCP ACK+64 B to :443", tc_egress, &tcp_other,
-			 repeat, 0, 0, "tc_empty");
-		add_case("tc_udp", "sw_tc_egress, UDP 40 B to :53", tc_egress, &udp, repeat, 0, 0,
+			 chunk, 0, 0, "tc_empty");
+		add_case("tc_udp", "sw_tc_egress, UDP 40 B to :53", tc_egress, &udp, chunk, 0, 0,
 			 "tc_empty");
 		add_case("tc_empty_batched", "sw_tc_empty, SMTP frame, batched", tc_empty, &smtp_data,
 			 batch, 0, 0, NULL);
 		add_case("tc_smtp_capture", "sw_tc_egress, EHLO segment of a tracked wire flow to :25",
 			 tc_egress, &smtp_data, batch, 1, 0, "tc_empty_batched");
 		add_case("tc_smtp_untracked", "sw_tc_egress, the same segment, flow not tracked",
-			 tc_egress, &smtp_unknown, repeat, 0, 0, "tc_empty");
+			 tc_egress, &smtp_unknown, chunk, 0, 0, "tc_empty");
 		add_case("cgroup_skb_empty", "empty cgroup_skb, TCP frame", cg_empty, &tcp_other,
-			 repeat, 0, 1, NULL);
+			 chunk, 0, 1, NULL);
 		add_case("cgroup_skb_tcp_other", "sw_skb_egress, TCP ACK+64 B to :443", skb_egress,
-			 &tcp_other, repeat, 0, 1, "cgroup_skb_empty");
+			 &tcp_other, chunk, 0, 1, "cgroup_skb_empty");
 		add_case("cgroup_skb_udp", "sw_skb_egress, UDP 40 B to :53", skb_egress, &udp,
-			 repeat, 0, 1, "cgroup_skb_empty");
+			 chunk, 0, 1, "cgroup_skb_empty");
 	}
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < ncases; k++) {

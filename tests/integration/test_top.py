@@ -226,6 +226,14 @@ def test_interactive_view_in_tmux():
         expect("\x1b[2J" not in esc, "no raw clear-screen sequence on the screen")
         expect(r"\x1b[2J" in esc, "the escaped text survives in the escaped capture")
 
+        # SIGWINCH: the view follows a smaller window, rows cut to the new width.
+        subprocess.run(TMUX + ["resize-window", "-t", "t", "-x", "90", "-y", "12"], check=True)
+        small = t.wait(lambda s: any(len(l) == 90 for l in s.split("\n")) and
+                       s.startswith("smtpwatch top "), "the view at 90 columns")
+        expect(max(len(l) for l in small.split("\n")) <= 90, "lines within 90 columns")
+        expect_eq(len(small.rstrip("\n").split("\n")), min(12, 4 + nproc), "lines at 12 rows")
+        subprocess.run(TMUX + ["resize-window", "-t", "t", "-x", "160", "-y", "40"], check=True)
+
         t.keys("s")
         t.wait(lambda s: "sort: sessions" in s, "sort key after 's'")
         t.keys("s")
@@ -238,7 +246,7 @@ def test_interactive_view_in_tmux():
         t.keys("PageDown")
         t.keys("Up")
         t.keys("q")
-        screen = t.wait(lambda s: "TOP-EXIT=" in s, "top exit after 'q'")
+        screen = t.wait(lambda s: re.search(r"TOP-EXIT=\d", s), "top exit after 'q'")
         expect("TOP-EXIT=0" in screen, "exit code 0 after 'q'")
         expect_eq(t.fmt("#{alternate_on}"), "0", "alternate screen left")
         expect_eq(t.fmt("#{cursor_flag}"), "1", "cursor shown again")
@@ -255,7 +263,7 @@ def test_interactive_view_in_tmux():
         t.line(f"{AGENT} top --socket {agent.sock} -d 0.5; echo TOP-EXIT=$?")
         t.wait(lambda s: "sort: risk" in s, "the view again")
         t.keys("C-c")
-        t.wait(lambda s: "TOP-EXIT=" in s, "top exit after ^C")
+        t.wait(lambda s: re.search(r"TOP-EXIT=\d", s), "top exit after ^C")
         expect_eq(t.fmt("#{alternate_on}"), "0", "alternate screen left after ^C")
         expect_eq(t.fmt("#{cursor_flag}"), "1", "cursor shown after ^C")
         t.line(f"stty -g > {t.dir}/after")
@@ -294,10 +302,10 @@ def test_interactive_keeps_retrying_without_agent():
         t.wait(lambda s: "no agent answers on" in s and "retrying" in s, "unreachable header")
         time.sleep(1.2)  # several refreshes: still running
         screen = t.capture()
-        expect("TOP-EXIT=" not in screen, "top keeps running without an agent")
+        expect(not re.search(r"TOP-EXIT=\d", screen), "top keeps running without an agent")
         expect(screen.startswith("smtpwatch top "), f"header still shown: {screen[:80]!r}")
         t.keys("q")
-        screen = t.wait(lambda s: "TOP-EXIT=" in s, "top exit after 'q'")
+        screen = t.wait(lambda s: re.search(r"TOP-EXIT=\d", s), "top exit after 'q'")
         expect("TOP-EXIT=0" in screen, "exit code 0")
     r = subprocess.run([AGENT, "top", "-b", "--socket", missing], capture_output=True, timeout=10)
     expect_eq(r.returncode, 69, "batch exit without an agent")
