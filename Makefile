@@ -212,5 +212,5 @@ $(DEB): $(DEB_INPUTS)
 # The package installed with dpkg into a fresh Debian root (debootstrap, cached in build/).
 test-package: deps
 	$(Q)$(MAKE) --no-print-directory deb
-	$(Q)tests/run.sh package
+	$(Q)/usr/bin/python3 tests/integration/test_package.py
 

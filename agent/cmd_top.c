@@ -632,21 +632,6 @@ struct view {
 	struct sbuf frame;
 };
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -EIO;
-		p += w;
-		n -= w;
-	}
-	return 0;
-}
-
 static void term_size(struct view *v)
 {
 	struct winsize ws;
@@ -680,14 +665,14 @@ static int term_enter(struct view *v)
 		v->have_tios = true;
 	}
 	term_size(v);
-	return write_all(STDOUT_FILENO, enter, sizeof(enter) - 1);
+	return sw_write_all(STDOUT_FILENO, enter, sizeof(enter) - 1);
 }
 
 static void term_leave(struct view *v)
 {
 	static const char reset[] = "\x1b[m\x1b[?7h\x1b[?25h\x1b[?1049l";
 
-	write_all(STDOUT_FILENO, reset, sizeof(reset) - 1);
+	sw_write_all(STDOUT_FILENO, reset, sizeof(reset) - 1);
 	if (v->have_tios)
 		tcsetattr(STDIN_FILENO, TCSANOW, &v->saved);
 	v->have_tios = false;
@@ -787,7 +772,7 @@ static int draw(struct view *v)
 	}
 	sb_puts(&v->frame, "\x1b[J");
 
-	err = t.oom || v->frame.oom ? -ENOMEM : write_all(STDOUT_FILENO, v->frame.p, v->frame.len);
+	err = t.oom || v->frame.oom ? -ENOMEM : sw_write_all(STDOUT_FILENO, v->frame.p, v->frame.len);
 	free(t.p);
 	free(refs);
 	return err;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
+#include "util.h"
 #include "metrics.h"
 
 #define MAX_FAMILIES 256
@@ -414,21 +415,6 @@ done:
 	return t.p;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t r = write(fd, p, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		p += r;
-		n -= r;
-	}
-	return 0;
-}
-
 int sw_metrics_write_file(const char *path, const char *text)
 {
 	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
@@ -446,7 +432,7 @@ int sw_metrics_write_file(const char *path, const char *text)
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ret = write_all(fd, text, strlen(text));
+	ret = sw_write_all(fd, text, strlen(text));
 	if (ret)
 		goto cleanup;
 	/* node_exporter runs as its own user: the file must be world-readable. */

@@ -191,21 +191,6 @@ cJSON *sw_event_new(struct sw_output *o, const char *action, uint64_t epoch_ns)
 	return ev;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -EIO;
-		p += w;
-		n -= w;
-	}
-	return 0;
-}
-
 int sw_output_write(struct sw_output *o, cJSON *ev)
 {
 	char *line;
@@ -224,7 +209,7 @@ int sw_output_write(struct sw_output *o, cJSON *ev)
 		sw_output_flush(o);
 	if (o->len + n + 1 > o->cap) { /* a line larger than the buffer: on its own */
 		line[n] = '\n';
-		if (write_all(o->fd, line, n + 1)) {
+		if (sw_write_all(o->fd, line, n + 1)) {
 			ret = -EIO;
 		} else {
 			o->written++;
@@ -246,7 +231,7 @@ void sw_output_flush(struct sw_output *o)
 {
 	if (!o->len)
 		return;
-	if (write_all(o->fd, o->buf, o->len)) {
+	if (sw_write_all(o->fd, o->buf, o->len)) {
 		o->write_errors += o->pending; /* disk full, ...: those lines are lost, counted */
 	} else {
 		o->written += o->pending;

@@ -18,5 +18,7 @@ void sw_format_time(uint64_t epoch_ns, char *buf, size_t len);
 /* Address bytes (4 for AF_INET, 16 for AF_INET6) to text. */
 void sw_format_addr(int family, const uint8_t *addr, char *buf, size_t len);
 uint64_t sw_now_ns(int clock_id);
+/* write() until done or an error: 0 or -errno. */
+int sw_write_all(int fd, const void *buf, size_t n);
 
 #endif

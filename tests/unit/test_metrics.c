@@ -80,7 +80,7 @@ static int name_char(char c, int first)
  */
 static const char *validate(const char *text)
 {
-	static char why[256];
+	static char why[1200];
 	char fam[160] = "", seen[64][160];
 	int nseen = 0, typed = 0;
 	const char *p = text;
