@@ -554,13 +554,13 @@ int sw_syslog_poll(struct sw_syslog *s, uint64_t now_ns)
 
 	if (s->efd < 0)
 		return -EBADF;
-	/* Clears the timer's readiness; the state below says what is due. */
-	ret = read(s->tfd, &ticks, sizeof(ticks));
+	/* Clears the timer's readiness (EAGAIN: it had not fired); the state says what is due. */
+	if (read(s->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return -errno;
 	n = epoll_wait(s->efd, evs, 4, 0);
 	for (int i = 0; i < n; i++)
 		if (s->fd >= 0 && evs[i].data.fd == s->fd)
 			sock_ev |= evs[i].events;
-	ret = 0;
 	if (s->state == ST_CONNECTING) {
 		int soerr = 0;
 		socklen_t sl = sizeof(soerr);

@@ -3,7 +3,7 @@
 # Install from Debian what the build and the tests need. Idempotent, quiet when all is there.
 set -euo pipefail
 pkgs=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev
-      iproute2 nftables postfix swaks curl python3 python3-aiosmtpd python3-jsonschema tmux
+      iproute2 nftables rsyslog debootstrap tcpdump iperf3 postfix swaks curl python3 python3-aiosmtpd python3-jsonschema tmux
       qemu-system-x86 busybox-static linux-image-cloud-amd64 cpio kmod zstd xz-utils)
 missing=()
 for p in "${pkgs[@]}"; do

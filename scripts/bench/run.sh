@@ -21,7 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 77
 fi
 if [ -z "${SMTPWATCH_BENCH_NETNS:-}" ]; then
-	exec unshare --net --fork --kill-child=SIGTERM env SMTPWATCH_BENCH_NETNS=1 "$0" "$@"
+	exec unshare --net env SMTPWATCH_BENCH_NETNS=1 "$0" "$@"
 fi
 
 SW=build/smtpwatch
@@ -30,7 +30,6 @@ PY=/usr/bin/python3
 RAW=$B/raw.jsonl
 LOG=$B/run.log
 START=$SECONDS
-BUDGET=${BENCH_BUDGET:-480} # seconds after which optional phases are skipped (10 min limit)
 SINK_PORT=2525
 OTHER_PORT=8025
 IPERF_PORT=5201
@@ -74,7 +73,7 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
-trap 'log "interrupted"; exit 130' INT TERM
+trap 'trap - INT TERM; log "interrupted"; exit 130' INT TERM
 
 # Wait (bounded) until something listens on a TCP port, without connecting to it.
 wait_listen() {
@@ -163,7 +162,7 @@ quiet() {
 order() { [ $(($1 % 2)) = 0 ] && echo "off on" || echo "on off"; }
 settle() { [ -z "$AGENT_PID" ] || h settle --agent-pid "$AGENT_PID" 2>>"$LOG"; }
 
-PAIRS=6
+PAIRS=8
 for ((k = 0; k < PAIRS; k++)); do
 	left 200 || { note "time budget: connect loops cut at $k pairs"; break; }
 	log "3/7 connect+accept+close, pair $((k + 1))/$PAIRS"
@@ -179,7 +178,7 @@ for ((k = 0; k < PAIRS; k++)); do
 	done
 done
 
-PAIRS=5
+PAIRS=6
 if [ "$HAVE_FLOOD" = 1 ]; then
 	for ((k = 0; k < PAIRS; k++)); do
 		left 260 || { note "time budget: floods cut at $k pairs"; break; }
@@ -200,7 +199,7 @@ if [ "$HAVE_FLOOD" = 1 ]; then
 	done
 fi
 
-PAIRS=4
+PAIRS=5
 if [ "$HAVE_IPERF" = 1 ]; then
 	iperf3 -s -B 127.0.0.1 -p $IPERF_PORT >>"$B/iperf.log" 2>&1 &
 	IPERF_PID=$!
