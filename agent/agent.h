@@ -47,6 +47,9 @@ struct sw_run_opts {
 	struct sw_evidence_cfg evidence;
 	char *mta_store[32];	 /* rules.mtas from the file */
 	char *output_store, *socket_store; /* strings from the file */
+	const char *syslog_target;  /* udp://, tcp://, unix:// or NULL */
+	const char *metrics_file;   /* Prometheus textfile, or NULL */
+	char *syslog_store, *metrics_store;
 	struct sw_policy policy;
 	/* Re-reads the file and re-applies the command line; for SIGHUP. */
 	int (*reload)(struct sw_run_opts *o, char *err, size_t errlen);

@@ -188,7 +188,9 @@ void sw_opts_free(struct sw_run_opts *o)
 	}
 	free(o->output_store);
 	free(o->socket_store);
-	o->output_store = o->socket_store = NULL;
+	free(o->syslog_store);
+	free(o->metrics_store);
+	o->output_store = o->socket_store = o->syslog_store = o->metrics_store = NULL;
 }
 
 void sw_policy_free(struct sw_policy *p)
@@ -370,7 +372,7 @@ int sw_config_load(const char *path, struct sw_run_opts *o, char *err, size_t er
 	static const char *const top[] = { "mode", "ports", "enforce_ports", "allow", "output",
 					   "rules", "limits", NULL };
 	static const char *const outk[] = { "file", "socket", "socket_group", "rotate_size",
-					    "rotate_keep", NULL };
+					    "rotate_keep", "syslog", "metrics_file", NULL };
 	static const char *const limk[] = { "ring_size", "max_sessions", "idle_timeout_s", NULL };
 	struct ctx c = { .path = path, .err = err, .errlen = errlen };
 	cJSON *root = NULL, *v;
@@ -470,6 +472,26 @@ int sw_config_load(const char *path, struct sw_run_opts *o, char *err, size_t er
 			o->rotate_keep = u;
 		else if (*err)
 			goto out;
+		s = cJSON_GetObjectItemCaseSensitive(v, "syslog");
+		if (s && (!cJSON_IsString(s) || (strncmp(s->valuestring, "udp://", 6) &&
+						 strncmp(s->valuestring, "tcp://", 6) &&
+						 strncmp(s->valuestring, "unix://", 7)))) {
+			fail(&c, "output.syslog", "must be udp://HOST:PORT, tcp://HOST:PORT or unix://PATH");
+			goto out;
+		}
+		if (s) {
+			free(o->syslog_store);
+			o->syslog_target = o->syslog_store = strdup(s->valuestring);
+		}
+		s = cJSON_GetObjectItemCaseSensitive(v, "metrics_file");
+		if (s && (!cJSON_IsString(s) || s->valuestring[0] != '/')) {
+			fail(&c, "output.metrics_file", "must be an absolute path");
+			goto out;
+		}
+		if (s) {
+			free(o->metrics_store);
+			o->metrics_file = o->metrics_store = strdup(s->valuestring);
+		}
 		s = cJSON_GetObjectItemCaseSensitive(v, "socket_group");
 		if (s) {
 			struct group *g = cJSON_IsString(s) ? getgrnam(s->valuestring) : NULL;

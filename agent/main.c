@@ -11,6 +11,7 @@
 #include "config.h"
 #include "control.h"
 #include "ifaces.h"
+#include "metrics.h"
 #include "log.h"
 #include "util.h"
 
@@ -34,6 +35,9 @@ static const char usage_run[] =
 	"  -c, --config FILE        configuration (default " SW_DEFAULT_CONFIG " if it exists)\n"
 	"      --mode MODE          monitor (report would_deny) or enforce (refuse with EPERM)\n"
 	"  -o, --output FILE|-      where events go (default: - for stdout)\n"
+	"      --syslog TARGET      also send every event to syslog (RFC 5424, @cee JSON):\n"
+	"                           udp://HOST:PORT, tcp://HOST:PORT (octet-counted) or unix:///dev/log\n"
+	"      --metrics-file PATH  write Prometheus metrics there every 15 s (textfile collector)\n"
 	"      --rotate-size BYTES  rotate the output file past this size (K/M/G; default 0: never)\n"
 	"      --rotate-keep N      rotated files kept, gzip-compressed: FILE.1.gz ... (default 5)\n"
 	"  -S, --socket PATH        control socket (default " SW_DEFAULT_SOCKET ")\n"
@@ -53,7 +57,8 @@ static const char usage_run[] =
 	"  -h, --help               this text\n";
 
 static const char usage_status[] =
-	"Usage: smtpwatch status [--socket PATH]\n"
+	"Usage: smtpwatch status [--socket PATH] [--metrics]\n"
+	"--metrics prints Prometheus text format instead of JSON.\n"
 	"Print the agent's state as JSON: attach modes, counters, losses.\n"
 	"Exit 0 only when the agent is up with all its hooks attached, 69 otherwise.\n";
 
@@ -89,6 +94,8 @@ static int apply_flags(int argc, char **argv, struct sw_run_opts *o_)
 		{ "socket", required_argument, NULL, 'S' },
 		{ "socket-group", required_argument, NULL, 'G' },
 		{ "ports", required_argument, NULL, 'p' },
+		{ "syslog", required_argument, NULL, 'L' },
+		{ "metrics-file", required_argument, NULL, 'P' },
 		{ "rotate-size", required_argument, NULL, 'z' },
 		{ "rotate-keep", required_argument, NULL, 'k' },
 		{ "ring-size", required_argument, NULL, 'r' },
@@ -124,6 +131,21 @@ static int apply_flags(int argc, char **argv, struct sw_run_opts *o_)
 			o.socket_group = g->gr_gid;
 			break;
 		}
+		case 'L':
+			if (strncmp(optarg, "udp://", 6) && strncmp(optarg, "tcp://", 6) &&
+			    strncmp(optarg, "unix://", 7)) {
+				fprintf(stderr, "smtpwatch: --syslog is udp://HOST:PORT, tcp://HOST:PORT or unix://PATH\n");
+				return EX_SW_USAGE;
+			}
+			o.syslog_target = optarg;
+			break;
+		case 'P':
+			if (optarg[0] != '/') {
+				fprintf(stderr, "smtpwatch: --metrics-file takes an absolute path\n");
+				return EX_SW_USAGE;
+			}
+			o.metrics_file = optarg;
+			break;
 		case 'z':
 			if (sw_parse_size(optarg, &v) || (v && v < 4096)) {
 				fprintf(stderr, "smtpwatch: --rotate-size is a size of at least 4K (K/M/G suffixes), or 0 for never\n");
@@ -346,10 +368,12 @@ static int cmd_status(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 'S' },
+		{ "metrics", no_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	const char *path = SW_DEFAULT_SOCKET;
+	bool metrics = false;
 	cJSON *r;
 	char *s;
 	int c, ok;
@@ -358,6 +382,9 @@ static int cmd_status(int argc, char **argv)
 		switch (c) {
 		case 'S':
 			path = optarg;
+			break;
+		case 'm':
+			metrics = true;
 			break;
 		case 'h':
 			fputs(usage_status, stdout);
@@ -371,6 +398,12 @@ static int cmd_status(int argc, char **argv)
 	if (!r) {
 		int err = errno;
 
+		if (metrics) { /* a scraper still gets smtpwatch_up 0 */
+			s = sw_metrics_render(NULL);
+			if (s)
+				fputs(s, stdout);
+			free(s);
+		}
 		fprintf(stderr, "smtpwatch: no agent answers on %s (%s): start one with 'smtpwatch run'\n",
 			path, strerror(err));
 		return err == EACCES || err == EPERM ? EX_SW_NOPERM : EX_SW_UNAVAILABLE;
@@ -380,9 +413,9 @@ static int cmd_status(int argc, char **argv)
 		cJSON_Delete(r);
 		return EX_SW_NOPERM;
 	}
-	s = cJSON_Print(r);
+	s = metrics ? sw_metrics_render(r) : cJSON_Print(r);
 	if (s)
-		puts(s);
+		printf(metrics ? "%s" : "%s\n", s);
 	free(s);
 	ok = cJSON_IsTrue(cJSON_GetObjectItem(r, "ok"));
 	cJSON_Delete(r);

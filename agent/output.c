@@ -193,11 +193,13 @@ cJSON *sw_event_new(struct sw_output *o, const char *action, uint64_t epoch_ns)
 
 int sw_output_write(struct sw_output *o, cJSON *ev)
 {
+	int sev;
 	char *line;
 	size_t n;
 	int ret = 0;
 
 	cJSON_AddNumberToObject(sw_obj(ev, "event"), "sequence", (double)++o->sequence);
+	sev = sw_syslog_severity(cJSON_GetStringValue(cJSON_GetObjectItem(sw_obj(ev, "event"), "action")));
 	line = cJSON_PrintUnformatted(ev);
 	cJSON_Delete(ev);
 	if (!line) {
@@ -205,6 +207,8 @@ int sw_output_write(struct sw_output *o, cJSON *ev)
 		return -ENOMEM;
 	}
 	n = strlen(line);
+	if (o->syslog)
+		sw_syslog_send(o->syslog, line, n, 0, sev);
 	if (o->len + n + 1 > o->cap)
 		sw_output_flush(o);
 	if (o->len + n + 1 > o->cap) { /* a line larger than the buffer: on its own */

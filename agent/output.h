@@ -3,6 +3,7 @@
 #define SMTPWATCH_OUTPUT_H
 #include <stdint.h>
 #include <cjson/cJSON.h>
+#include "syslog_out.h"
 
 struct sw_output {
 	int fd;
@@ -18,6 +19,7 @@ struct sw_output {
 	uint32_t rotate_keep;  /* rotated files kept: PATH.1.gz .. PATH.N.gz */
 	uint64_t rotations, reopens;
 	int compressor;	       /* pid of the child gzipping PATH.1, or 0 */
+	struct sw_syslog *syslog; /* every line also goes there, when set */
 	char host[256];
 	char host_id[64]; /* /etc/machine-id */
 	char boot_id[64];

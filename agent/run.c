@@ -24,7 +24,10 @@
 #include "loader.h"
 #include "log.h"
 #include "output.h"
+#include "metrics.h"
 #include "policy.h"
+#include "sdnotify.h"
+#include "syslog_out.h"
 #include "report.h"
 #include "session.h"
 #include "util.h"
@@ -33,7 +36,7 @@
 /* After a FIN/RST/close, wait this long for the last reordered bytes. */
 #define LINGER_NS (300 * 1000000ULL)
 
-enum { EP_RING = 1, EP_SIGNAL, EP_TIMER, EP_NETLINK };
+enum { EP_RING = 1, EP_SIGNAL, EP_TIMER, EP_NETLINK, EP_SYSLOG, EP_HOUSE };
 
 struct agent {
 	struct sw_run_opts *opts;
@@ -46,7 +49,9 @@ struct agent {
 	struct sw_output out;
 	struct sw_evidence_ctx evidence;
 	struct ring_buffer *rb;
-	int epfd, sigfd, timerfd;
+	int epfd, sigfd, timerfd, housefd;
+	struct sw_syslog syslog;
+	bool have_syslog;
 	struct sw_control ctl;
 	bool ticking, stop;
 	int64_t mono_to_real;
@@ -375,6 +380,17 @@ static cJSON *status_answer(const char *cmd, const cJSON *req, void *ctx)
 	cJSON_AddNumberToObject(o, "stream_errors", (double)a->n.stream_errors);
 	cJSON_AddNumberToObject(o, "write_errors", (double)a->out.write_errors);
 	cJSON_AddNumberToObject(o, "interface_attach_failures", (double)a->ifs.attach_failures);
+	cJSON_AddNumberToObject(o, "syslog_dropped", a->have_syslog ? (double)a->syslog.dropped : 0);
+	cJSON_AddNumberToObject(o, "control_clients_refused", (double)a->ctl.refused);
+	if (a->have_syslog) {
+		o = cJSON_AddObjectToObject(r, "syslog");
+		cJSON_AddStringToObject(o, "target", a->opts->syslog_target);
+		cJSON_AddBoolToObject(o, "connected", sw_syslog_connected(&a->syslog));
+		cJSON_AddNumberToObject(o, "sent", (double)a->syslog.sent);
+		cJSON_AddNumberToObject(o, "reconnects", (double)a->syslog.reconnects);
+		cJSON_AddNumberToObject(o, "buffered", (double)a->syslog.buffered);
+		cJSON_AddNumberToObject(o, "buffered_bytes", (double)a->syslog.buffered_bytes);
+	}
 	return r;
 }
 
@@ -476,6 +492,47 @@ static int ep_add(int epfd, int fd, uint32_t tag)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
+/*
+ * Housekeeping every 15 s (or half the systemd watchdog interval), only when there
+ * is something to keep: the metrics file, the watchdog. An idle agent stays asleep.
+ */
+static int house_start(struct agent *a)
+{
+	uint64_t wd = sw_sd_watchdog_interval_ns(), ns = 15000000000ULL;
+	struct itimerspec its = { 0 };
+
+	if (!a->opts->metrics_file && !wd)
+		return 0;
+	if (wd && wd / 2 < ns)
+		ns = wd / 2;
+	its.it_value.tv_sec = its.it_interval.tv_sec = ns / 1000000000ULL;
+	its.it_value.tv_nsec = its.it_interval.tv_nsec = ns % 1000000000ULL;
+	a->housefd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (a->housefd < 0 || timerfd_settime(a->housefd, 0, &its, NULL))
+		return -1;
+	return ep_add(a->epfd, a->housefd, EP_HOUSE);
+}
+
+static void housekeeping(struct agent *a)
+{
+	uint64_t ticks;
+
+	if (read(a->housefd, &ticks, sizeof(ticks)) < 0)
+		return;
+	/* From the loop itself: a stuck loop stops the pings and systemd restarts us. */
+	if (sw_sd_watchdog_interval_ns())
+		sw_sd_notify("WATCHDOG=1");
+	if (a->opts->metrics_file) {
+		cJSON *st = status_answer("status", NULL, a);
+		char *m = sw_metrics_render(st);
+
+		if (!m || sw_metrics_write_file(a->opts->metrics_file, m))
+			pr_debug("cannot write %s\n", a->opts->metrics_file);
+		free(m);
+		cJSON_Delete(st);
+	}
+}
+
 static int setup(struct agent *a)
 {
 	struct sw_run_opts *o = a->opts;
@@ -494,6 +551,17 @@ static int setup(struct agent *a)
 	}
 	sw_report_init(&a->out);
 	sw_output_set_rotation(&a->out, o->rotate_size, o->rotate_keep);
+	if (o->syslog_target) {
+		char why[256];
+
+		if (sw_syslog_open(&a->syslog, o->syslog_target, "smtpwatch", a->out.host, why,
+				   sizeof(why))) {
+			pr_warn("%s\n", why);
+			return EX_SW_CONFIG;
+		}
+		a->have_syslog = true;
+		a->out.syslog = &a->syslog;
+	}
 	a->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (a->epfd < 0)
 		return EX_SW_UNAVAILABLE;
@@ -556,7 +624,9 @@ static int setup(struct agent *a)
 	if (a->sigfd < 0 || a->timerfd < 0 ||
 	    ep_add(a->epfd, ring_buffer__epoll_fd(a->rb), EP_RING) ||
 	    ep_add(a->epfd, a->sigfd, EP_SIGNAL) || ep_add(a->epfd, a->timerfd, EP_TIMER) ||
-	    ep_add(a->epfd, a->ifs.nl_fd, EP_NETLINK)) {
+	    ep_add(a->epfd, a->ifs.nl_fd, EP_NETLINK) ||
+	    (a->have_syslog && ep_add(a->epfd, sw_syslog_fd(&a->syslog), EP_SYSLOG)) ||
+	    house_start(a)) {
 		pr_warn("cannot set up the event loop: %s\n", strerror(errno));
 		return EX_SW_UNAVAILABLE;
 	}
@@ -580,7 +650,11 @@ static void teardown(struct agent *a)
 	sw_sessions_free(&a->tbl);
 	sw_evidence_free(&a->evidence);
 	sw_control_close(&a->ctl);
+	if (a->have_syslog)
+		sw_syslog_close(&a->syslog, 1000); /* a second for the last events */
 	sw_output_close(&a->out);
+	if (a->housefd >= 0)
+		close(a->housefd);
 	free(a->forget);
 	if (a->epfd >= 0)
 		close(a->epfd);
@@ -602,7 +676,9 @@ static void reload(struct agent *a)
 		pr_warn("cannot reopen %s: %s\n", a->out.path, strerror(errno));
 	memcpy(ports, o->ports, sizeof(ports));
 	a->reloads++;
+	sw_sd_notify("RELOADING=1");
 	err = o->reload(o, a->reload_error, sizeof(a->reload_error));
+	sw_sd_notify("READY=1");
 	if (err) {
 		pr_warn("reload refused, the running policy stays: %s\n", a->reload_error);
 		return;
@@ -629,8 +705,10 @@ static void on_signal(struct agent *a)
 	struct signalfd_siginfo si;
 
 	while (read(a->sigfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
 			a->stop = true;
+			sw_sd_notify("STOPPING=1");
+		}
 		else if (si.ssi_signo == SIGHUP)
 			reload(a);
 	}
@@ -638,7 +716,7 @@ static void on_signal(struct agent *a)
 
 int sw_run(struct sw_run_opts *o)
 {
-	struct agent a = { .opts = o, .epfd = -1, .sigfd = -1, .timerfd = -1 };
+	struct agent a = { .opts = o, .epfd = -1, .sigfd = -1, .timerfd = -1, .housefd = -1 };
 	int ret;
 
 	a.ifs.nl_fd = -1;
@@ -647,6 +725,8 @@ int sw_run(struct sw_run_opts *o)
 	clock_sync(&a);
 	a.started_mono = sw_now_ns(CLOCK_MONOTONIC);
 	ret = setup(&a);
+	if (!ret)
+		sw_sd_notify("READY=1");
 	while (!ret && !a.stop) {
 		struct epoll_event evs[8];
 		int n = epoll_wait(a.epfd, evs, 8, -1);
@@ -677,6 +757,12 @@ int sw_run(struct sw_run_opts *o)
 			}
 			case EP_NETLINK:
 				sw_ifaces_netlink(&a.ifs);
+				break;
+			case EP_SYSLOG:
+				sw_syslog_poll(&a.syslog, sw_now_ns(CLOCK_MONOTONIC));
+				break;
+			case EP_HOUSE:
+				housekeeping(&a);
 				break;
 			default:
 				sw_control_event(&a.ctl, evs[i].data.u32, evs[i].events);

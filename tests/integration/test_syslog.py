@@ -433,8 +433,42 @@ def test_bad_targets_refused():
                    f"{target}: one sentence saying {why!r}, got {p.stderr!r}")
 
 
+def a_bin():
+    from harness import AGENT
+    return AGENT
+
+
+def test_agent_sessions_reach_rsyslog_and_metrics():
+    """The agent itself: every smtp_session arrives at rsyslog once, parsed; metrics file written."""
+    from harness import Agent, Netns, SmtpSink, PY, get
+    client = os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp_client.py")
+    with Rsyslog() as rs, Netns("swt-syslog") as n, SmtpSink(n, "127.0.0.1:2525"):
+        with Agent(["--syslog", rs.target("tcp")]) as a:
+            want = []
+            for i in range(5):
+                helo = f"agent-syslog-{i}.test.example"
+                p = n.popen([PY, client, "smtplib", "127.0.0.1", "2525", helo],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                expect_eq(p.wait(timeout=20), 0, "client exit")
+                want.append(helo)
+            a.wait_for(lambda e: get(e, "smtp.helo") == want[-1], what="the last session")
+            got = wait_arrived(rs, "agent-syslog", 5)
+            expect_exactly_once(got, want, "agent sessions at rsyslog")
+            st = a.status()[1]
+            expect(st["syslog"]["connected"] and st["syslog"]["sent"] >= 10,
+                   f"status.syslog {st.get('syslog')}")
+            expect_eq(st["losses"]["syslog_dropped"], 0, "syslog drops")
+            m = subprocess.run([a_bin(), "status", "--socket", a.sock, "--metrics"],
+                               capture_output=True, text=True, timeout=10)
+            expect_eq(m.returncode, 0, "status --metrics exit")
+            expect("smtpwatch_up 1" in m.stdout.splitlines(), "smtpwatch_up 1")
+            expect(any(l.startswith("smtpwatch_sessions_total ") and float(l.split()[1]) >= 5
+                       for l in m.stdout.splitlines()), "sessions counter in the metrics")
+            expect_eq(a.stop(), 0, "agent exit code")
+
+
 if __name__ == "__main__":
-    sys.exit(run_cases([test_udp_every_line_once_parsed, test_tcp_every_line_once_parsed,
+    sys.exit(run_cases([test_agent_sessions_reach_rsyslog_and_metrics, test_udp_every_line_once_parsed, test_tcp_every_line_once_parsed,
                         test_unix_every_line_once_parsed, test_severity_of_alerts,
                         test_udp_oversized_dropped_and_counted,
                         test_tcp_collector_restart_buffered_once,
