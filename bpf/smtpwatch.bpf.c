@@ -658,8 +658,16 @@ static __always_inline int skb_flow(struct __sk_buff *skb, __u8 dir)
 	struct sw_flow_state *fs;
 	struct sw_pkt p;
 	__u64 cookie;
-	__u32 bits;
+	__u32 bits, rport;
 
+	/* Fast path, before any helper: the socket's own remote port is the
+	 * server's for a client socket, in both directions; every other socket
+	 * leaves here. It is network order, in the upper 16 bits on little-endian
+	 * kernels (the lower on others): a connected socket's port is never 0. */
+	rport = skb->remote_port;
+	rport = rport >> 16 ? rport >> 16 : rport;
+	if (!port_watched(bpf_ntohs((__u16)rport)))
+		return SK_PASS;
 	if (sw_parse_tcp(skb, 0, &p))
 		return SK_PASS;
 	if (!port_watched(bpf_ntohs(dir == SW_DIR_CLIENT ? p.dport : p.sport)))
