@@ -87,7 +87,13 @@ static void compress_child(const char *src, const char *dst)
 	gzFile gz;
 	ssize_t n;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", dst);
+	const char *slash = strrchr(dst, '/');
+
+	/* A hidden name while it is written: readers globbing PATH.* never see half a gzip. */
+	if (slash)
+		snprintf(tmp, sizeof(tmp), "%.*s/.%s.tmp", (int)(slash - dst), dst, slash + 1);
+	else
+		snprintf(tmp, sizeof(tmp), ".%s.tmp", dst);
 	gz = gzopen(tmp, "wb6");
 	if (in < 0 || !gz)
 		_exit(1);

@@ -29,6 +29,59 @@ void sw_entity_id(uint32_t pid, uint64_t start_ns, char *out, size_t len)
 	sw_digest_id(key, n, out, len);
 }
 
+/*
+ * Per-connection lookups are cached: an ancestor's executable by (pid, start
+ * time), a cgroup's path by its id. Shells and daemons recur in every chain.
+ */
+#define EXE_CACHE 512
+#define CGROUP_CACHE 256
+
+static struct {
+	uint32_t pid;
+	uint64_t start_ns;
+	char exe[256]; /* "" when none could be found */
+	bool valid;
+} exe_cache[EXE_CACHE];
+
+static struct {
+	uint64_t id;
+	char path[256];
+} cgroup_cache[CGROUP_CACHE];
+
+static const char *ancestor_exe(uint32_t pid, uint64_t start_ns, sw_exec_lookup_fn lookup,
+				void *ctx)
+{
+	unsigned slot = (pid * 2654435761u ^ (uint32_t)start_ns) % EXE_CACHE;
+	char buf[4096];
+
+	if (exe_cache[slot].valid && exe_cache[slot].pid == pid &&
+	    exe_cache[slot].start_ns == start_ns)
+		return exe_cache[slot].exe[0] ? exe_cache[slot].exe : NULL;
+	if (lookup(ctx, pid, start_ns, buf, sizeof(buf)) && sw_proc_exe(pid, buf, sizeof(buf)))
+		buf[0] = 0;
+	exe_cache[slot].pid = pid;
+	exe_cache[slot].start_ns = start_ns;
+	exe_cache[slot].valid = true;
+	snprintf(exe_cache[slot].exe, sizeof(exe_cache[slot].exe), "%s", buf);
+	return exe_cache[slot].exe[0] ? exe_cache[slot].exe : NULL;
+}
+
+static void cgroup_path(uint32_t pid, uint64_t id, char *out, size_t len)
+{
+	unsigned slot = id % CGROUP_CACHE;
+
+	if (id && cgroup_cache[slot].id == id) {
+		snprintf(out, len, "%s", cgroup_cache[slot].path);
+		return;
+	}
+	if (sw_proc_cgroup(pid, out, len)) {
+		out[0] = 0;
+		return; /* the process is gone: try again next time */
+	}
+	cgroup_cache[slot].id = id;
+	snprintf(cgroup_cache[slot].path, sizeof(cgroup_cache[slot].path), "%s", out);
+}
+
 /* The innermost systemd unit named in a cgroup path: "postfix@-.service". */
 static void unit_of(const char *cgroup, char *out, size_t len)
 {
@@ -63,10 +116,10 @@ void sw_report_resolve(struct sw_session *s, sw_exec_lookup_fn lookup, void *ctx
 	sw_entity_id(c->tgid, c->start_ns, s->entity_id, sizeof(s->entity_id));
 	for (uint32_t i = 0; i < c->n_ancestors && i < SW_MAX_ANCESTORS; i++) {
 		const struct sw_ancestor *a = &c->ancestors[i];
+		const char *exe = ancestor_exe(a->pid, a->start_ns, lookup, ctx);
 
-		if (!lookup(ctx, a->pid, a->start_ns, buf, sizeof(buf)) ||
-		    !sw_proc_exe(a->pid, buf, sizeof(buf)))
-			s->anc_exe[i] = strdup(buf);
+		if (exe)
+			s->anc_exe[i] = strdup(exe);
 	}
 
 	if (c->exe_len > 0 && c->exe_len < SW_EXE_LEN) {
@@ -89,8 +142,7 @@ void sw_report_resolve(struct sw_session *s, sw_exec_lookup_fn lookup, void *ctx
 			s->args_len = n;
 		}
 	}
-	if (sw_proc_cgroup(c->tgid, s->cgroup, sizeof(s->cgroup)))
-		s->cgroup[0] = 0;
+	cgroup_path(c->tgid, c->cgroup_id, s->cgroup, sizeof(s->cgroup));
 	sw_container_id(s->cgroup[0] ? s->cgroup : c->cgroup_name, s->container_id,
 			sizeof(s->container_id));
 	unit_of(s->cgroup[0] ? s->cgroup : c->cgroup_name, s->unit, sizeof(s->unit));

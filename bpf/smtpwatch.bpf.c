@@ -542,7 +542,9 @@ static __always_inline void emit_flow(__u16 type, __u64 id, const struct sw_pkt 
 	__builtin_memcpy(f->dst.addr, p->daddr, 16);
 	f->ifindex = ifindex;
 	f->pad = 0;
-	bpf_ringbuf_submit(f, BPF_RB_FORCE_WAKEUP);
+	/* A wire flow starts a session: wake the agent. A SYN follows its connect
+	 * record, which already woke it and armed its tick. */
+	bpf_ringbuf_submit(f, type == SW_EV_WIRE ? BPF_RB_FORCE_WAKEUP : data_wakeup_flags());
 }
 
 static __always_inline void emit_close(__u64 id, __u32 reason)
@@ -554,7 +556,8 @@ static __always_inline void emit_close(__u64 id, __u32 reason)
 	hdr_fill(&c->hdr, SW_EV_CLOSE, sizeof(*c), id);
 	c->reason = reason;
 	c->pad = 0;
-	bpf_ringbuf_submit(c, BPF_RB_FORCE_WAKEUP);
+	/* The agent ticks while it has open sessions: the close is read within a tick. */
+	bpf_ringbuf_submit(c, data_wakeup_flags());
 }
 
 /*
