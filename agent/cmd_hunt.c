@@ -774,7 +774,8 @@ int sw_cmd_hunt(int argc, char **argv)
 	if (err)
 		goto fail;
 
-	qsort(c.m, c.n, sizeof(*c.m), cmp_match);
+	if (c.n)
+		qsort(c.m, c.n, sizeof(*c.m), cmp_match);
 	tty = isatty(STDOUT_FILENO);
 	for (size_t i = 0; i < c.n && !err; i++)
 		err = hunt_print_line(stdout, c.m[i].line, c.m[i].len, tty);

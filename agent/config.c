@@ -92,14 +92,26 @@ static int get_strings(struct ctx *c, const cJSON *obj, const char *name, const 
 		const char *why;
 
 		snprintf(k, sizeof(k), "%s[%d]", key, i);
-		if (!cJSON_IsString(it) || !it->valuestring[0])
-			return fail(c, k, "must be a non-empty string");
-		if (valid && (why = valid(it->valuestring)))
-			return fail(c, k, "\"%s\" %s", it->valuestring, why);
+		if (!cJSON_IsString(it) || !it->valuestring[0]) {
+			fail(c, k, "must be a non-empty string");
+			goto bad;
+		}
+		if (valid && (why = valid(it->valuestring))) {
+			fail(c, k, "\"%s\" %s", it->valuestring, why);
+			goto bad;
+		}
 		(*out)[i++] = strdup(it->valuestring);
 	}
 	*n = i;
 	return 0;
+bad:
+	/* Nothing half-built is left for the caller to free. */
+	while (i > 0)
+		free((*out)[--i]);
+	free(*out);
+	*out = NULL;
+	*n = 0;
+	return -1;
 }
 
 static int get_ports(struct ctx *c, const cJSON *obj, const char *name, const char *key,
