@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
@@ -163,6 +164,9 @@ void sw_loader_destroy(struct sw_loader *l)
 {
 	while (l->nlinks > 0)
 		bpf_link__destroy(l->links[--l->nlinks]);
+	for (int i = 0; i < 2; i++)
+		if (l->ring_pos[i])
+			munmap((void *)l->ring_pos[i], sysconf(_SC_PAGESIZE));
 	if (l->cgroup_fd >= 0)
 		close(l->cgroup_fd);
 	l->cgroup_fd = -1;
@@ -189,6 +193,24 @@ int sw_loader_stats(struct sw_loader *l, uint64_t out[SW_STAT_MAX])
 			out[k] += vals[c];
 	}
 	free(vals);
+	return 0;
+}
+
+int sw_loader_ring_fill(struct sw_loader *l, uint64_t *used, uint64_t *size)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int fd = bpf_map__fd(l->skel->maps.events);
+
+	/* The ring's consumer and producer positions live in its first two pages. */
+	for (int i = 0; i < 2 && !l->ring_pos[i]; i++) {
+		void *p = mmap(NULL, page, PROT_READ, MAP_SHARED, fd, i * page);
+
+		if (p == MAP_FAILED)
+			return -errno;
+		l->ring_pos[i] = p;
+	}
+	*size = bpf_map__max_entries(l->skel->maps.events);
+	*used = *l->ring_pos[1] - *l->ring_pos[0];
 	return 0;
 }
 

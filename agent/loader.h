@@ -21,6 +21,7 @@ struct sw_loader {
 	struct bpf_link *links[8];
 	const char *link_names[8];
 	int nlinks;
+	const volatile unsigned long *ring_pos[2]; /* consumer, producer pages, read-only */
 };
 
 /*
@@ -33,6 +34,8 @@ int sw_loader_attach(struct sw_loader *l);
 void sw_loader_destroy(struct sw_loader *l);
 /* Sum the per-CPU kernel counters. */
 int sw_loader_stats(struct sw_loader *l, uint64_t out[SW_STAT_MAX]);
+/* Bytes written to the ring and not yet consumed, and its size: 0 or -errno. */
+int sw_loader_ring_fill(struct sw_loader *l, uint64_t *used, uint64_t *size);
 /* Forget kernel flow state of sessions the agent closed. */
 void sw_loader_forget_flows(struct sw_loader *l, const uint64_t *ids, uint32_t n);
 

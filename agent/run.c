@@ -368,6 +368,15 @@ static cJSON *status_answer(const char *cmd, const cJSON *req, void *ctx)
 	cJSON_AddNumberToObject(o, "output_rotations", (double)a->out.rotations);
 	cJSON_AddNumberToObject(o, "output_reopens", (double)a->out.reopens);
 	cJSON_AddNumberToObject(o, "payload_beyond_capture", (double)k[SW_STAT_TRUNCATED]);
+	{
+		uint64_t used, size;
+
+		if (!sw_loader_ring_fill(&a->ld, &used, &size)) {
+			cJSON_AddNumberToObject(o, "ring_size_bytes", (double)size);
+			cJSON_AddNumberToObject(o, "ring_used_bytes", (double)used);
+			cJSON_AddNumberToObject(o, "ring_fill", size ? (double)used / size : 0);
+		}
+	}
 	o = cJSON_AddObjectToObject(r, "losses");
 	cJSON_AddNumberToObject(o, "ring_full", (double)k[SW_STAT_RING_FULL]);
 	cJSON_AddNumberToObject(o, "flow_map_full", (double)k[SW_STAT_FLOW_FULL]);
