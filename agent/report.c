@@ -165,13 +165,12 @@ static void add_cstr(cJSON *obj, const char *key, const char *s, size_t max)
 }
 
 /* process.parent (ECS) and the whole chain up to init in process.ancestors. */
-static void add_parents(cJSON *ev, cJSON *p, const struct sw_session *s)
+static void add_parents(cJSON *p, const struct sw_session *s)
 {
 	const struct sw_connect *c = &s->conn;
 	cJSON *parent = sw_obj(p, "parent"), *chain;
 	char id[32];
 
-	(void)ev;
 	cJSON_AddNumberToObject(parent, "pid", c->ppid);
 	if (c->n_ancestors > 0 && c->ancestors[0].pid == c->ppid) {
 		add_cstr(parent, "name", c->ancestors[0].comm, SW_COMM_LEN);
@@ -225,7 +224,7 @@ static void add_process(cJSON *ev, const struct sw_session *s)
 	if (s->args_truncated)
 		cJSON_AddBoolToObject(p, "args_truncated", 1);
 	cJSON_AddStringToObject(p, "entity_id", s->entity_id);
-	add_parents(ev, p, s);
+	add_parents(p, s);
 	snprintf(num, sizeof(num), "%u", c->uid);
 	cJSON_AddStringToObject(sw_obj(ev, "user"), "id", num);
 	cJSON_AddStringToObject(sw_obj(ev, "user"), "name", sw_user_name(c->uid));

@@ -315,13 +315,11 @@ int BPF_PROG(sw_exit, struct task_struct *p)
  * allowed uid, executable (device and inode of the image), #! script, or cgroup
  * (the task's own or an ancestor: a unit's processes sit in sub-cgroups).
  */
-static __always_inline __u32 policy_match(struct bpf_sock_addr *ctx, struct task_struct *task,
-					  __u8 family, const __u32 *addr, __u32 uid,
-					  struct sw_exec *x)
+static __always_inline __u32 policy_match(struct task_struct *task, __u8 family,
+					  const __u32 *addr, __u32 uid, struct sw_exec *x)
 {
 	struct sw_exe_key ek = {};
 	struct file *exe;
-	__u32 zero = 0;
 	int i;
 
 	if (family == AF_INET) {
@@ -353,8 +351,6 @@ static __always_inline __u32 policy_match(struct bpf_sock_addr *ctx, struct task
 		if (cg && bpf_map_lookup_elem(&allow_cgroups, &cg))
 			return SW_POLICY_CGROUP;
 	}
-	(void)ctx;
-	(void)zero;
 	return SW_POLICY_DENY;
 }
 
@@ -424,7 +420,7 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __
 	stat_inc(SW_STAT_CONNECTS);
 	x = lookup_exec(task, tgid);
 	if (pc && (pc->port_bits[(dport >> 6) & (SW_PORT_WORDS - 1)] & (1ULL << (dport & 63)))) {
-		verdict = policy_match(ctx, task, family, addr, (__u32)uid_gid, x);
+		verdict = policy_match(task, family, addr, (__u32)uid_gid, x);
 		if (verdict == SW_POLICY_DENY)
 			flags |= pc->mode == SW_MODE_ENFORCE ? SW_CONN_DENIED : SW_CONN_WOULD_DENY;
 	}
