@@ -6,6 +6,11 @@
   evasive_client.py handoff HOST PORT HELO   connects, hands the socket to another process over a
                                              unix socket (SCM_RIGHTS), which speaks
   evasive_client.py sendfile HOST PORT HELO  sends its EHLO line with sendfile(2) from a file
+  evasive_client.py v6hop HOST PORT HELO     IPv6 with a hop-by-hop options header in every packet
+                                             (IPV6_HOPOPTS sticky option set before connect)
+  evasive_client.py v6chain HOST PORT HELO   IPv6 with four extension headers in every packet:
+                                             hop-by-hop, destination options, a segment routing
+                                             header, destination options (needs seg6_enabled)
 Prints {"pid": connecting pid, "speaker": pid that sent the HELO} as JSON. Bounded timeouts.
 """
 import ctypes
@@ -22,6 +27,29 @@ def connect():
     s = socket.create_connection((host, port), timeout=5)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
+
+
+def connect_v6(opts):
+    """A TCP socket whose every packet carries the given IPv6 extension headers."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    for opt, val in opts:
+        s.setsockopt(socket.IPPROTO_IPV6, opt, val)
+    s.settimeout(5)
+    s.connect((host, port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return s
+
+
+# Hop-by-hop or destination options, 8 bytes: one PadN option (next header and
+# length are the kernel's to fill).
+PADN8 = bytes([0, 0, 1, 4, 0, 0, 0, 0])
+# Destination options, 16 bytes: an experimental option to skip (RFC 4727), then PadN.
+DST16 = bytes([0, 1, 0x1e, 6, 1, 2, 3, 4, 5, 6, 1, 4, 0, 0, 0, 0])
+
+
+def srh_to(addr):
+    """Segment routing header (type 4) with the destination as its only, last segment."""
+    return bytes([0, 2, 4, 0, 0, 0, 0, 0]) + socket.inet_pton(socket.AF_INET6, addr)
 
 
 def converse(s, send_helo=None):
@@ -88,5 +116,14 @@ elif mode == "sendfile":
             t.flush()
             os.sendfile(sock.fileno(), t.fileno(), 0, t.tell())
     converse(s, via_sendfile)
+elif mode == "v6hop":
+    s = connect_v6([(socket.IPV6_HOPOPTS, PADN8)])
+    print(json.dumps({"pid": os.getpid(), "speaker": os.getpid()}), flush=True)
+    converse(s)
+elif mode == "v6chain":
+    s = connect_v6([(socket.IPV6_HOPOPTS, PADN8), (socket.IPV6_RTHDRDSTOPTS, DST16),
+                    (socket.IPV6_RTHDR, srh_to(host)), (socket.IPV6_DSTOPTS, PADN8)])
+    print(json.dumps({"pid": os.getpid(), "speaker": os.getpid()}), flush=True)
+    converse(s)
 else:
     sys.exit(f"unknown mode {mode}")
