@@ -827,7 +827,9 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 nh, bool egres
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = data + nh;
 
-		if ((void *)(ip + 1) > data_end || ip->protocol != IPPROTO_TCP)
+		/* The version must agree with the EtherType: the full parser goes by
+		 * the version, and the stack drops a frame where they differ. */
+		if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->protocol != IPPROTO_TCP)
 			return TC_ACT_OK;
 		l4 = (ip->ihl & 0xf) * 4;
 		if (l4 < sizeof(*ip))
@@ -836,7 +838,7 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 nh, bool egres
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = data + nh;
 
-		if ((void *)(ip6 + 1) > data_end)
+		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
 			return TC_ACT_OK;
 		if (ip6->nexthdr != IPPROTO_TCP) {
 			/* Extension headers are rare: let the full parser decide. */
