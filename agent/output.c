@@ -8,9 +8,12 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <zlib.h>
+#include "fileperm.h"
 #include "log.h"
 #include "output.h"
 #include "util.h"
+
+static size_t write_lines(struct sw_output *o, const char *buf, size_t len, int *err);
 
 static void read_line(const char *path, char *buf, size_t len)
 {
@@ -25,14 +28,25 @@ static void read_line(const char *path, char *buf, size_t len)
 	fclose(f);
 }
 
+/* The journal is evidence: only root may be able to write it or its directories
+ * (docs/config.md); with rotation, no one else may write its own directory. */
+static unsigned perm_flags(const struct sw_output *o)
+{
+	return SW_PERM_DEVICE_OK | (o->rotate_size ? SW_PERM_DIR_PRIVATE : 0);
+}
+
 static int open_file(struct sw_output *o)
 {
 	struct stat st;
+	int fd;
 
-	o->fd = open(o->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (o->fd < 0)
-		return -errno;
+	fd = sw_fileperm_open(o->path, O_WRONLY | O_APPEND | O_CREAT, 0640, "journal",
+			      perm_flags(o), o->error, sizeof(o->error));
+	o->fd = fd < 0 ? -1 : fd;
+	if (fd < 0)
+		return fd;
 	o->size = fstat(o->fd, &st) ? 0 : st.st_size;
+	o->error[0] = 0;
 	return 0;
 }
 
@@ -57,10 +71,14 @@ int sw_output_open(struct sw_output *o, const char *path)
 	return open_file(o);
 }
 
-void sw_output_set_rotation(struct sw_output *o, uint64_t size, uint32_t keep)
+int sw_output_set_rotation(struct sw_output *o, uint64_t size, uint32_t keep)
 {
 	o->rotate_size = o->path ? size : 0;
 	o->rotate_keep = keep ? keep : 1;
+	if (o->rotate_size)
+		return sw_fileperm_dirs(o->path, "journal", perm_flags(o), o->error,
+					sizeof(o->error));
+	return 0;
 }
 
 int sw_output_reopen(struct sw_output *o)
@@ -68,7 +86,8 @@ int sw_output_reopen(struct sw_output *o)
 	sw_output_flush(o);
 	if (!o->path)
 		return 0;
-	close(o->fd);
+	if (o->fd >= 0)
+		close(o->fd);
 	o->reopens++;
 	return open_file(o);
 }
@@ -218,8 +237,10 @@ int sw_output_write(struct sw_output *o, cJSON *ev)
 	if (o->len + n + 1 > o->cap)
 		sw_output_flush(o);
 	if (o->len + n + 1 > o->cap) { /* a line larger than the buffer: on its own */
+		int werr;
+
 		line[n] = '\n';
-		if (sw_write_all(o->fd, line, n + 1)) {
+		if (o->fd < 0 || write_lines(o, line, n + 1, &werr) != n + 1) {
 			ret = -EIO;
 		} else {
 			o->written++;
@@ -237,15 +258,78 @@ int sw_output_write(struct sw_output *o, cJSON *ev)
 	return ret;
 }
 
+/*
+ * Write buf; on an error (disk full, EIO, the file made immutable) keep the
+ * whole lines that made it, cut a partial one off the file so that the next
+ * line starts a line of its own, and return how many bytes are kept.
+ */
+static size_t write_lines(struct sw_output *o, const char *buf, size_t len, int *err)
+{
+	size_t done = 0, keep;
+	off_t end;
+
+	*err = 0;
+	while (done < len) {
+		ssize_t n = write(o->fd, buf + done, len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			*err = n < 0 ? errno : EIO;
+			break;
+		}
+		done += n;
+	}
+	if (!*err)
+		return len;
+	for (keep = done; keep && buf[keep - 1] != '\n'; keep--)
+		;
+	/* O_APPEND: the offset is the end of what this write added. */
+	end = lseek(o->fd, 0, SEEK_CUR);
+	if (keep < done && end >= (off_t)(done - keep))
+		if (ftruncate(o->fd, end - (done - keep)))
+			keep = done; /* cannot cut: the next line still starts fresh */
+	return keep;
+}
+
+static uint64_t count_lines(const char *buf, size_t len)
+{
+	uint64_t n = 0;
+
+	for (const char *p = buf; (p = memchr(p, '\n', buf + len - p)); p++)
+		n++;
+	return n;
+}
+
 void sw_output_flush(struct sw_output *o)
 {
+	size_t kept;
+	int err;
+
 	if (!o->len)
 		return;
-	if (sw_write_all(o->fd, o->buf, o->len)) {
-		o->write_errors += o->pending; /* disk full, ...: those lines are lost, counted */
-	} else {
+	/* A journal that could not be reopened (deleted directory, ...) is tried
+	 * again at every flush: the lines in between are lost, and counted. */
+	if (o->fd < 0 && o->path)
+		open_file(o);
+	kept = o->fd >= 0 ? write_lines(o, o->buf, o->len, &err) : 0;
+	if (o->fd < 0)
+		err = EBADF;
+	if (kept == o->len) {
 		o->written += o->pending;
 		o->size += o->len;
+		o->error[0] = 0;
+	} else {
+		uint64_t ok = count_lines(o->buf, kept);
+
+		if (kept && o->buf[kept - 1] != '\n')
+			ok = 0; /* ftruncate failed: the partial line is there */
+		o->written += ok;
+		o->size += kept;
+		o->write_errors += o->pending - ok; /* disk full, ...: lost, counted */
+		if (o->fd >= 0 || !o->error[0])
+			snprintf(o->error, sizeof(o->error), "%s: cannot write the journal: %s",
+				 o->path ? o->path : "stdout", strerror(err));
 	}
 	o->len = 0;
 	o->pending = 0;

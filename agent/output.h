@@ -20,6 +20,7 @@ struct sw_output {
 	uint64_t rotations, reopens;
 	int compressor;	       /* pid of the child gzipping PATH.1, or 0 */
 	struct sw_syslog *syslog; /* every line also goes there, when set */
+	char error[512];	  /* why the journal cannot be opened or written, "" when it can */
 	char host[256];
 	char host_id[64]; /* /etc/machine-id */
 	char boot_id[64];
@@ -27,7 +28,8 @@ struct sw_output {
 
 int sw_output_open(struct sw_output *o, const char *path);
 /* Rotation by size: PATH -> PATH.1.gz (gzip, by a child process) -> PATH.2.gz ... */
-void sw_output_set_rotation(struct sw_output *o, uint64_t size, uint32_t keep);
+/* 0, or -EPERM with o->error set when others may write the journal's directory. */
+int sw_output_set_rotation(struct sw_output *o, uint64_t size, uint32_t keep);
 /* SIGHUP: logrotate moved the file; write to a new one at PATH. 0 or -errno. */
 int sw_output_reopen(struct sw_output *o);
 /* Reap a finished compressor (call on SIGCHLD or a tick). */

@@ -360,6 +360,8 @@ static cJSON *status_answer(const char *cmd, const cJSON *req, void *ctx)
 	cJSON_AddNumberToObject(o, "connects", (double)a->n.connects);
 	cJSON_AddNumberToObject(o, "sessions", (double)a->n.sessions);
 	cJSON_AddNumberToObject(o, "unattributed", (double)a->n.unattributed);
+	if (a->out.error[0])
+		cJSON_AddStringToObject(o, "output_error", a->out.error);
 	cJSON_AddNumberToObject(o, "alerts", (double)a->evidence.alerts);
 	cJSON_AddNumberToObject(o, "processes_tracked", a->evidence.bhv.count);
 	cJSON_AddNumberToObject(o, "sessions_open", a->tbl.count);
@@ -555,11 +557,17 @@ static int setup(struct agent *a)
 		return err;
 	err = sw_output_open(&a->out, o->output);
 	if (err) {
-		pr_warn("cannot open the output %s: %s\n", o->output, strerror(-err));
+		if (a->out.error[0])
+			pr_warn("%s\n", a->out.error);
+		else
+			pr_warn("cannot open the output %s: %s\n", o->output, strerror(-err));
 		return EX_SW_CONFIG;
 	}
 	sw_report_init(&a->out);
-	sw_output_set_rotation(&a->out, o->rotate_size, o->rotate_keep);
+	if (sw_output_set_rotation(&a->out, o->rotate_size, o->rotate_keep)) {
+		pr_warn("%s\n", a->out.error);
+		return EX_SW_CONFIG;
+	}
 	if (o->syslog_target) {
 		char why[256];
 
@@ -682,7 +690,7 @@ static void reload(struct agent *a)
 
 	/* logrotate-compatible: it moved the file, we write to a new one. */
 	if (sw_output_reopen(&a->out))
-		pr_warn("cannot reopen %s: %s\n", a->out.path, strerror(errno));
+		pr_warn("%s\n", a->out.error);
 	memcpy(ports, o->ports, sizeof(ports));
 	a->reloads++;
 	sw_sd_notify("RELOADING=1");
