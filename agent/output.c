@@ -14,6 +14,7 @@
 #include "util.h"
 
 static size_t write_lines(struct sw_output *o, const char *buf, size_t len, int *err);
+static void journal_state(struct sw_output *o, int err);
 
 static void read_line(const char *path, char *buf, size_t len)
 {
@@ -241,6 +242,7 @@ int sw_output_write(struct sw_output *o, cJSON *ev)
 
 		line[n] = '\n';
 		if (o->fd < 0 || write_lines(o, line, n + 1, &werr) != n + 1) {
+			journal_state(o, o->fd < 0 ? EBADF : werr);
 			ret = -EIO;
 		} else {
 			o->written++;
@@ -292,6 +294,27 @@ static size_t write_lines(struct sw_output *o, const char *buf, size_t len, int 
 	return keep;
 }
 
+/* Say once when the journal starts failing and once when it works again. */
+static void journal_state(struct sw_output *o, int err)
+{
+	if (!err) {
+		if (o->failing)
+			pr_info("%s: writing the journal again; %llu lines lost in all "
+				"(losses.write_errors)\n",
+				o->path ? o->path : "stdout", (unsigned long long)o->write_errors);
+		o->failing = 0;
+		o->error[0] = 0;
+		return;
+	}
+	if (o->fd >= 0 || !o->error[0]) /* else keep why it could not be opened */
+		snprintf(o->error, sizeof(o->error), "%s: cannot write the journal: %s",
+			 o->path ? o->path : "stdout", strerror(err));
+	if (!o->failing)
+		pr_warn("%s; events are lost, and counted in losses.write_errors, until it "
+			"can be written again\n", o->error);
+	o->failing = 1;
+}
+
 static uint64_t count_lines(const char *buf, size_t len)
 {
 	uint64_t n = 0;
@@ -318,7 +341,7 @@ void sw_output_flush(struct sw_output *o)
 	if (kept == o->len) {
 		o->written += o->pending;
 		o->size += o->len;
-		o->error[0] = 0;
+		journal_state(o, 0);
 	} else {
 		uint64_t ok = count_lines(o->buf, kept);
 
@@ -327,9 +350,7 @@ void sw_output_flush(struct sw_output *o)
 		o->written += ok;
 		o->size += kept;
 		o->write_errors += o->pending - ok; /* disk full, ...: lost, counted */
-		if (o->fd >= 0 || !o->error[0])
-			snprintf(o->error, sizeof(o->error), "%s: cannot write the journal: %s",
-				 o->path ? o->path : "stdout", strerror(err));
+		journal_state(o, err);
 	}
 	o->len = 0;
 	o->pending = 0;

@@ -21,6 +21,7 @@ struct sw_output {
 	int compressor;	       /* pid of the child gzipping PATH.1, or 0 */
 	struct sw_syslog *syslog; /* every line also goes there, when set */
 	char error[512];	  /* why the journal cannot be opened or written, "" when it can */
+	int failing;		  /* lines are being lost: said once on stderr */
 	char host[256];
 	char host_id[64]; /* /etc/machine-id */
 	char boot_id[64];

@@ -337,6 +337,8 @@ static cJSON *status_answer(const char *cmd, const cJSON *req, void *ctx)
 		cJSON_AddNumberToObject(pol, "denied", (double)k[SW_STAT_DENIED]);
 	}
 	cJSON_AddStringToObject(o, "output", a->out.path ? a->out.path : "-");
+	if (a->out.error[0])
+		cJSON_AddStringToObject(o, "output_error", a->out.error);
 	o = cJSON_AddObjectToObject(r, "attach");
 	cJSON_AddStringToObject(o, "cgroup", a->ld.cgroup_path);
 	arr = cJSON_AddArrayToObject(o, "programs");
@@ -360,8 +362,6 @@ static cJSON *status_answer(const char *cmd, const cJSON *req, void *ctx)
 	cJSON_AddNumberToObject(o, "connects", (double)a->n.connects);
 	cJSON_AddNumberToObject(o, "sessions", (double)a->n.sessions);
 	cJSON_AddNumberToObject(o, "unattributed", (double)a->n.unattributed);
-	if (a->out.error[0])
-		cJSON_AddStringToObject(o, "output_error", a->out.error);
 	cJSON_AddNumberToObject(o, "alerts", (double)a->evidence.alerts);
 	cJSON_AddNumberToObject(o, "processes_tracked", a->evidence.bhv.count);
 	cJSON_AddNumberToObject(o, "sessions_open", a->tbl.count);
