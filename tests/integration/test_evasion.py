@@ -9,7 +9,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (PY, Agent, Netns, Skip, SmtpSink, check_schema, expect, expect_eq, get,
+from harness import (PY, ROOT, Agent, Netns, Skip, SmtpSink, check_schema, expect, expect_eq, get,
                      need_root, run_cases, session_of, sh)
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "evasive_client.py")
@@ -47,6 +47,36 @@ def test_socket_handed_over_unix_socket():
 
 def test_helo_sent_with_sendfile():
     evade("sendfile", "sendfile.test.example")
+
+
+URING = os.path.join(ROOT, "build", "tests", "uring_smtp")
+
+
+def uring(helo, *flags):
+    """tests/tools/uring_smtp: socket, connect, recv, send and write through io_uring."""
+    expect(os.path.exists(URING), f"{URING} is not built (make tests-build)")
+    p = ns.popen([URING, *flags, "127.0.0.1", "2525", helo], stdout=subprocess.PIPE,
+                 stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate(timeout=20)
+    if p.returncode == 77:
+        raise Skip(f"io_uring is not available here: {err.strip()}")
+    expect_eq(p.returncode, 0, f"uring_smtp {' '.join(flags)}: {err.strip()[-200:]}")
+    info = json.loads(out.splitlines()[0])
+    expect_eq(info["pid"], p.pid, "connecting pid")
+    ev = agent.wait_for(session_of(p.pid), what=f"io_uring session {' '.join(flags)}")
+    expect_eq(get(ev, "smtp.helo"), helo, "smtp.helo")
+    expect_eq(get(ev, "process.executable"), os.path.realpath(URING), "process.executable")
+    return ev
+
+
+def test_connect_and_helo_through_io_uring():
+    # IORING_OP_CONNECT and IORING_OP_SEND/WRITE run in the process's io-wq worker
+    # or inline; with SQPOLL, in its submission thread: the same process either way.
+    ev = uring("uring.test.example")
+    expect_eq(get(ev, "process.name"), "uring_smtp", "process.name")
+    # With SQPOLL the connect runs in the process's "iou-sqp-PID" thread, whose comm
+    # is what the connect hook sees as the name; pid, executable and args are exact.
+    uring("sqpoll.test.example", "--sqpoll")
 
 
 class Capture:
@@ -121,7 +151,8 @@ def main():
 
 CASES = [test_comm_changed_with_prctl, test_fork_after_connect,
          test_socket_handed_over_unix_socket, test_helo_sent_with_sendfile,
-         test_ipv6_hop_by_hop_header, test_ipv6_extension_header_chain]
+         test_ipv6_hop_by_hop_header, test_ipv6_extension_header_chain,
+         test_connect_and_helo_through_io_uring]
 
 if __name__ == "__main__":
     sys.exit(main())
