@@ -26,7 +26,10 @@ FLOOD = os.path.join(ROOT, "build", "tests", "conn_flood")
 NS = "swt-faults"
 PORT = 25
 ns = None
-FLOOD_COUNT = int(os.environ.get("SMTPWATCH_FLOOD", "50000"))
+# The ASan/UBSan agent (SMTPWATCH_BIN) is slower and its RSS holds the allocator's
+# quarantine: a smaller flood there, and memory bounds for the plain build only.
+SANITIZED = bool(os.environ.get("SMTPWATCH_BIN"))
+FLOOD_COUNT = int(os.environ.get("SMTPWATCH_FLOOD", "5000" if SANITIZED else "50000"))
 
 
 def rss_kib(pid):
@@ -180,7 +183,8 @@ def test_disk_full():
         lost = get(st, "losses.write_errors")
         written = helos(a.events, "lost.full.test")  # every line parses: none was split
         expect(written + lost >= 200, f"every session written or counted: {written} + {lost}")
-        expect(rss_kib(pid) - rss0 < 32 * 1024, f"RSS grew {rss_kib(pid) - rss0} KiB on a full disk")
+        expect(SANITIZED or rss_kib(pid) - rss0 < 32 * 1024,
+               f"RSS grew {rss_kib(pid) - rss0} KiB on a full disk")
         os.unlink(filler)
         connections(5, "after.full.test")
         wait(lambda: helos(a.events, "after.full.test") == 5, 15, "sessions after space came back")
@@ -320,16 +324,20 @@ def test_flood_of_short_connections():
         rss3 = rss_kib(pid)
         n = flood_sessions(a.events, helo, (c1, c2))
         losses = st.get("losses", {})
-        lost = sum(v for v in losses.values() if isinstance(v, (int, float)))
         print(f"  flood: {ok} connections in {elapsed:.1f} s ({ok / elapsed:.0f}/s); "
               f"{n} sessions reported; losses {json.dumps({k: v for k, v in losses.items() if v})}; "
               f"VmRSS {rss0} -> {rss1} -> {rss2} -> {rss3} KiB "
               f"(growth {rss3 - rss0} KiB, second half {rss2 - rss1} KiB)")
-        expect(n == ok or lost > 0, f"{ok - n} sessions neither reported nor counted as lost")
-        expect(n >= ok * 0.5, f"only {n} of {ok} sessions reported")
-        expect(rss3 - rss0 < 128 * 1024, f"RSS grew {rss3 - rss0} KiB")
+        # A connection whose HELO is missing was lost in the kernel, and counted:
+        # its flow did not fit the flow map (no payload captured) or a record did
+        # not fit the ring.
+        counted = losses.get("flow_map_full", 0) + losses.get("ring_full", 0)
+        expect(n + counted >= ok,
+               f"{ok - n} sessions without their HELO, only {counted} counted as lost")
+        expect(n > 0, "no session of the flood reported")
+        expect(SANITIZED or rss3 - rss0 < 128 * 1024, f"RSS grew {rss3 - rss0} KiB")
         # Bounded, not just small: the second half of the flood adds little.
-        expect(rss2 - rss1 < max(16 * 1024, (rss1 - rss0) // 2),
+        expect(SANITIZED or rss2 - rss1 < max(16 * 1024, (rss1 - rss0) // 2),
                f"RSS kept growing: {rss1 - rss0} KiB in the first half, {rss2 - rss1} in the second")
         rc, err = a.stop(), a.err()
     expect_eq(rc, 0, f"agent exit code: {err}")
