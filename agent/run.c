@@ -235,7 +235,9 @@ static int on_record(void *ctx, void *data, size_t size)
 			a->n.orphan_data++;
 			break;
 		}
-		if (size < sizeof(*d) || d->dir > SW_DIR_SERVER || d->len > SW_DATA_MAX ||
+		/* A small record ends SW_DATA_SMALL bytes into data[] (events.h). */
+		if (size < SW_DATA_HDR_LEN || size < SW_DATA_HDR_LEN + d->len ||
+		    d->dir > SW_DIR_SERVER || d->len > SW_DATA_MAX ||
 		    sw_stream_put(&s->st[d->dir], d->offset, d->data, d->len, h->ts_ns))
 			a->n.stream_errors++;
 		s->last_ns = h->ts_ns;

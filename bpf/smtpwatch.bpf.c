@@ -178,6 +178,18 @@ static __always_inline __u64 data_wakeup_flags(void)
 									    : BPF_RB_NO_WAKEUP;
 }
 
+/*
+ * Set by the agent (through the mmapped .bss) while its 200 ms tick runs: it
+ * reads the ring then anyway. It clears the flag one tick before it stops.
+ */
+volatile __u32 consumer_ticking = 0;
+
+/* A record that starts a session wakes a sleeping consumer, not a ticking one. */
+static __always_inline __u64 start_wakeup_flags(void)
+{
+	return consumer_ticking ? data_wakeup_flags() : BPF_RB_FORCE_WAKEUP;
+}
+
 /* ---- exec cache ---------------------------------------------------------------- */
 
 /*
@@ -482,7 +494,7 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __
 			e->args_len = al;
 	}
 	e->flags = flags;
-	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+	bpf_ringbuf_submit(e, start_wakeup_flags());
 	/* 0 makes connect() fail with EPERM before any packet leaves. */
 	return flags & SW_CONN_DENIED ? 0 : SK_PASS;
 }
@@ -531,16 +543,16 @@ static __always_inline void emit_flow(__u16 type, __u64 id, const struct sw_pkt 
 	hdr_fill(&f->hdr, type, sizeof(*f), id);
 	__builtin_memset(&f->src, 0, sizeof(f->src));
 	__builtin_memset(&f->dst, 0, sizeof(f->dst));
-	f->src.family = f->dst.family = p->family;
-	f->src.port = bpf_ntohs(p->sport);
-	f->dst.port = bpf_ntohs(p->dport);
-	__builtin_memcpy(f->src.addr, p->saddr, 16);
-	__builtin_memcpy(f->dst.addr, p->daddr, 16);
+	f->src.family = f->dst.family = p->key.family;
+	f->src.port = bpf_ntohs(p->key.sport);
+	f->dst.port = bpf_ntohs(p->key.dport);
+	__builtin_memcpy(f->src.addr, p->key.saddr, 16);
+	__builtin_memcpy(f->dst.addr, p->key.daddr, 16);
 	f->ifindex = ifindex;
 	f->pad = 0;
-	/* A wire flow starts a session: wake the agent. A SYN follows its connect
-	 * record, which already woke it and armed its tick. */
-	bpf_ringbuf_submit(f, type == SW_EV_WIRE ? BPF_RB_FORCE_WAKEUP : data_wakeup_flags());
+	/* A wire flow starts a session: wake the agent unless it ticks. A SYN
+	 * follows its connect record, which already woke it and armed its tick. */
+	bpf_ringbuf_submit(f, type == SW_EV_WIRE ? start_wakeup_flags() : data_wakeup_flags());
 }
 
 static __always_inline void emit_close(__u64 id, __u32 reason)
@@ -557,20 +569,63 @@ static __always_inline void emit_close(__u64 id, __u32 reason)
 }
 
 /*
- * Bound a helper's size argument to [1, SW_DATA_MAX] in the very register the call
+ * Bound a helper's size argument to [1, max] in the very register the call
  * uses: the compiler otherwise tests one copy and passes another, and the 6.1
- * verifier rejects a possibly-zero size.
+ * verifier rejects a possibly-zero size. max is a literal.
  */
-static __always_inline __u64 clamp_size(__u64 n)
+#define clamp_size(n, max)                                          \
+	({                                                          \
+		__u64 __n = (n);                                    \
+		asm volatile("if %0 <= " #max " goto +1\n\t"        \
+			     "%0 = " #max "\n\t"                    \
+			     "if %0 > 0 goto +1\n\t"                \
+			     "%0 = 1\n\t"                           \
+			     : "+r"(__n));                          \
+		__n;                                                \
+	})
+_Static_assert(SW_DATA_SMALL == 128 && SW_DATA_MAX == 512, "clamp_size literals");
+
+/*
+ * One data record of n (1..SW_DATA_MAX) payload bytes from src in the packet.
+ * Records come in two sizes, each a constant reserve for the verifier: a small
+ * one holds most lines of a dialogue (a command, a one-line reply), and a ring
+ * that takes four times as many of them is touched four times less per line.
+ */
+static __always_inline int emit_rec(struct __sk_buff *skb, __u64 id, __u8 dir, __u32 off,
+				    __u32 src, __u32 n, bool last)
 {
-	asm volatile("if %0 <= 512 goto +1\n\t"
-		     "%0 = 512\n\t"
-		     "if %0 > 0 goto +1\n\t"
-		     "%0 = 1\n\t"
-		     : "+r"(n));
-	return n;
+	struct sw_data *d;
+	__u64 sz;
+
+	if (n <= SW_DATA_SMALL) {
+		d = bpf_ringbuf_reserve(&events, SW_DATA_REC_SMALL, 0);
+		if (!d)
+			goto full;
+		hdr_fill(&d->hdr, SW_EV_DATA, SW_DATA_REC_SMALL, id);
+		sz = clamp_size(n, 128);
+	} else {
+		d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
+		if (!d)
+			goto full;
+		hdr_fill(&d->hdr, SW_EV_DATA, sizeof(*d), id);
+		sz = clamp_size(n, 512);
+	}
+	if (bpf_skb_load_bytes(skb, src, d->data, sz)) {
+		bpf_ringbuf_discard(d, BPF_RB_NO_WAKEUP);
+		return -1;
+	}
+	d->offset = off;
+	d->len = sz;
+	d->dir = dir;
+	d->pad = 0;
+	stat_inc(SW_STAT_DATA);
+	/* The last record of the segment decides the wakeup for all of them. */
+	bpf_ringbuf_submit(d, last ? data_wakeup_flags() : BPF_RB_NO_WAKEUP);
+	return 0;
+full:
+	stat_inc(SW_STAT_RING_FULL);
+	return -1;
 }
-_Static_assert(SW_DATA_MAX == 512, "clamp_size bound");
 
 /*
  * Copy the part of this segment's payload that lies inside the capture bound, in
@@ -598,29 +653,12 @@ static __always_inline void emit_data(struct __sk_buff *skb, __u64 id, __u8 dir,
 	}
 	for (i = 0; i < SW_DATA_CHUNKS && done < len; i++) {
 		__u32 n = len - done;
-		struct sw_data *d;
-		__u64 sz;
 
 		if (n > SW_DATA_MAX)
 			n = SW_DATA_MAX;
-		d = bpf_ringbuf_reserve(&events, sizeof(*d), 0);
-		if (!d) {
-			stat_inc(SW_STAT_RING_FULL);
+		if (emit_rec(skb, id, dir, off + done, p->payload_off + done, n, done + n >= len))
 			return;
-		}
-		hdr_fill(&d->hdr, SW_EV_DATA, sizeof(*d), id);
-		d->offset = off + done;
-		d->dir = dir;
-		d->pad = 0;
-		sz = clamp_size(n);
-		if (bpf_skb_load_bytes(skb, p->payload_off + done, d->data, sz)) {
-			bpf_ringbuf_discard(d, BPF_RB_NO_WAKEUP);
-			return;
-		}
-		d->len = sz;
-		done += sz;
-		stat_inc(SW_STAT_DATA);
-		bpf_ringbuf_submit(d, data_wakeup_flags());
+		done += n;
 	}
 }
 _Static_assert(SW_CAPTURE_SERVER >= SW_CAPTURE_CLIENT, "chunk count covers both bounds");
@@ -641,10 +679,10 @@ static __always_inline void syn_remember(const struct sw_pkt *p)
 	struct sw_syn_key k = {};
 	__u64 one = 1;
 
-	__builtin_memcpy(k.daddr, p->daddr, 16);
+	__builtin_memcpy(k.daddr, p->key.daddr, 16);
 	k.isn = p->seq;
-	k.dport = p->dport;
-	k.family = p->family;
+	k.dport = p->key.dport;
+	k.family = p->key.family;
 	bpf_map_update_elem(&syns, &k, &one, BPF_ANY);
 }
 
@@ -655,9 +693,11 @@ static __always_inline void syn_remember(const struct sw_pkt *p)
 static __always_inline int skb_flow(struct __sk_buff *skb, __u8 dir)
 {
 	struct sw_flow_state *fs;
+	struct sw_linear h;
 	struct sw_pkt p;
 	__u64 cookie;
 	__u32 bits, rport;
+	int lin;
 
 	/* Fast path, before any helper: the socket's own remote port is the
 	 * server's for a client socket, in both directions; every other socket
@@ -667,9 +707,15 @@ static __always_inline int skb_flow(struct __sk_buff *skb, __u8 dir)
 	rport = rport >> 16 ? rport >> 16 : rport;
 	if (!port_watched(bpf_ntohs((__u16)rport)))
 		return SK_PASS;
-	if (sw_parse_tcp(skb, 0, &p))
+	/* skb->data is the network header here. */
+	lin = sw_linear_tcp(skb, 0, &h);
+	if (lin == SW_LIN_TCP) {
+		if (sw_linear_fill(skb, 0, &h, &p))
+			return SK_PASS;
+	} else if (lin == SW_LIN_OTHER || sw_parse_tcp(skb, 0, &p)) {
 		return SK_PASS;
-	if (!port_watched(bpf_ntohs(dir == SW_DIR_CLIENT ? p.dport : p.sport)))
+	}
+	if (!port_watched(bpf_ntohs(dir == SW_DIR_CLIENT ? p.key.dport : p.key.sport)))
 		return SK_PASS;
 	cookie = bpf_get_socket_cookie(skb);
 	fs = bpf_map_lookup_elem(&flows, &cookie);
@@ -731,45 +777,26 @@ int sw_sock_release(struct bpf_sock *sk)
 
 /* ---- wire view ----------------------------------------------------------------- */
 
-static __always_inline void wire_key(struct sw_wire_key *k, const struct sw_pkt *p, bool reply)
-{
-	__builtin_memset(k, 0, sizeof(*k));
-	k->family = p->family;
-	if (!reply) {
-		__builtin_memcpy(k->saddr, p->saddr, 16);
-		__builtin_memcpy(k->daddr, p->daddr, 16);
-		k->sport = p->sport;
-		k->dport = p->dport;
-	} else {
-		__builtin_memcpy(k->saddr, p->daddr, 16);
-		__builtin_memcpy(k->daddr, p->saddr, 16);
-		k->sport = p->dport;
-		k->dport = p->sport;
-	}
-}
-
 /* A SYN leaving this host: attributed if its socket or its pre-NAT copy was seen. */
 static __always_inline void wire_syn(struct __sk_buff *skb, const struct sw_pkt *p)
 {
 	struct sw_wire_state ws = {};
-	struct sw_wire_key k;
 	struct sw_syn_key sk = {};
 	__u64 cookie = bpf_get_socket_cookie(skb);
 
 	if (cookie && bpf_map_lookup_elem(&flows, &cookie))
 		return;
-	__builtin_memcpy(sk.daddr, p->daddr, 16);
+	__builtin_memcpy(sk.daddr, p->key.daddr, 16);
 	sk.isn = p->seq;
-	sk.dport = p->dport;
-	sk.family = p->family;
+	sk.dport = p->key.dport;
+	sk.family = p->key.family;
 	if (bpf_map_lookup_elem(&syns, &sk))
 		return;
-	wire_key(&k, p, false);
-	if (bpf_map_lookup_elem(&wire_flows, &k))
+	if (bpf_map_lookup_elem(&wire_flows, &p->key))
 		return; /* SYN retransmit */
 	ws.id = SW_WIRE_ID_BIT | __sync_fetch_and_add(&wire_seq, 1);
 	ws.client_isn = p->seq;
-	if (bpf_map_update_elem(&wire_flows, &k, &ws, BPF_NOEXIST)) {
+	if (bpf_map_update_elem(&wire_flows, &p->key, &ws, BPF_NOEXIST)) {
 		stat_inc(SW_STAT_WIRE_FULL);
 		return;
 	}
@@ -777,35 +804,35 @@ static __always_inline void wire_syn(struct __sk_buff *skb, const struct sw_pkt 
 	emit_flow(SW_EV_WIRE, ws.id, p, skb->ifindex);
 }
 
-static __always_inline int tc_slow(struct __sk_buff *skb, __u32 nh, bool egress)
+/* One segment to (egress) or from (ingress) a watched port, on the wire. */
+static __always_inline int tc_flow(struct __sk_buff *skb, const struct sw_pkt *p, bool egress)
 {
 	struct sw_wire_state *ws;
-	struct sw_wire_key k;
-	struct sw_pkt p;
+	struct sw_pkt r;
 	__u8 dir = egress ? SW_DIR_CLIENT : SW_DIR_SERVER;
 	__u32 bits;
 
-	if (sw_parse_tcp(skb, nh, &p))
-		return TC_ACT_OK;
-	/* IPv6 with extension headers arrives here without the fast path's port test. */
-	if (!port_watched(bpf_ntohs(egress ? p.dport : p.sport)))
-		return TC_ACT_OK;
-	if (egress && (p.flags & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
-		wire_syn(skb, &p);
+	if (egress && (p->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
+		wire_syn(skb, p);
 		return TC_ACT_OK;
 	}
-	wire_key(&k, &p, !egress);
-	ws = bpf_map_lookup_elem(&wire_flows, &k);
+	/* Flows are keyed in the client's direction. */
+	if (egress) {
+		ws = bpf_map_lookup_elem(&wire_flows, &p->key);
+	} else {
+		sw_key_reverse(&r, p);
+		ws = bpf_map_lookup_elem(&wire_flows, &r.key);
+	}
 	if (!ws)
 		return TC_ACT_OK;
-	if (!egress && (p.flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
-		ws->server_isn = p.seq;
+	if (!egress && (p->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
+		ws->server_isn = p->seq;
 		ws->have_server_isn = 1;
 	} else if (egress || ws->have_server_isn) {
-		emit_data(skb, ws->id, dir, &p, egress ? ws->client_isn : ws->server_isn,
+		emit_data(skb, ws->id, dir, p, egress ? ws->client_isn : ws->server_isn,
 			  egress ? capture_client : capture_server);
 	}
-	bits = close_bits(&p, dir);
+	bits = close_bits(p, dir);
 	if (bits & ~ws->closed) {
 		ws->closed |= bits;
 		emit_close(ws->id, ws->closed);
@@ -815,47 +842,25 @@ static __always_inline int tc_slow(struct __sk_buff *skb, __u32 nh, bool egress)
 
 /*
  * Fast path: everything that is not TCP to (egress) or from (ingress) a watched
- * port leaves after a few loads from the linear header, with no helper call.
+ * port leaves after a few loads from the linear header, with no helper call. The
+ * headers are parsed once; the full parser only sees what the linear data hides.
  */
 static __always_inline int tc_handle(struct __sk_buff *skb, __u32 nh, bool egress)
 {
-	void *data = (void *)(long)skb->data;
-	void *data_end = (void *)(long)skb->data_end;
-	struct tcphdr *th;
-	__u32 l4;
+	struct sw_linear h;
+	struct sw_pkt p;
+	int lin = sw_linear_tcp(skb, nh, &h);
 
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = data + nh;
-
-		/* The version must agree with the EtherType: the full parser goes by
-		 * the version, and the stack drops a frame where they differ. */
-		if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->protocol != IPPROTO_TCP)
+	if (lin == SW_LIN_TCP) {
+		if (!port_watched(bpf_ntohs(egress ? h.th->dest : h.th->source)))
 			return TC_ACT_OK;
-		l4 = (ip->ihl & 0xf) * 4;
-		if (l4 < sizeof(*ip))
+		if (sw_linear_fill(skb, nh, &h, &p))
 			return TC_ACT_OK;
-		th = (void *)ip + l4;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip6 = data + nh;
-
-		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
-			return TC_ACT_OK;
-		if (ip6->nexthdr != IPPROTO_TCP) {
-			/* Extension headers are rare: let the full parser decide. */
-			if (ip6->nexthdr == 0 || ip6->nexthdr == 43 || ip6->nexthdr == 44 ||
-			    ip6->nexthdr == 60)
-				return tc_slow(skb, nh, egress);
-			return TC_ACT_OK;
-		}
-		th = (void *)(ip6 + 1);
-	} else {
+	} else if (lin == SW_LIN_OTHER || sw_parse_tcp(skb, nh, &p) ||
+		   !port_watched(bpf_ntohs(egress ? p.key.dport : p.key.sport))) {
 		return TC_ACT_OK;
 	}
-	if ((void *)th + 4 > data_end)
-		return TC_ACT_OK;
-	if (!port_watched(bpf_ntohs(egress ? th->dest : th->source)))
-		return TC_ACT_OK;
-	return tc_slow(skb, nh, egress);
+	return tc_flow(skb, &p, egress);
 }
 
 /* Ethernet-like devices (and lo) carry a 14-byte L2 header; L3 devices none. */

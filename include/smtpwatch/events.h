@@ -15,7 +15,8 @@
 #define SW_EXE_LEN 256	     /* executable path, from the exec hook's dentry walk */
 #define SW_ARGS_LEN 256	     /* argv, NUL separated, first bytes only */
 #define SW_CGNAME_LEN 64     /* leaf name of the task's cgroup v2 directory */
-#define SW_DATA_MAX 512	     /* payload bytes carried by one data record */
+#define SW_DATA_MAX 512	     /* payload bytes carried by one data record, at most */
+#define SW_DATA_SMALL 128    /* ... by a small one (fewer bytes, a smaller record) */
 #define SW_CAPTURE_CLIENT 2048 /* client bytes captured per flow (HELO..RCPT) */
 #define SW_CAPTURE_SERVER 4096 /* server bytes captured per flow (banner, EHLO reply) */
 #define SW_MAX_PORTS 16
@@ -156,6 +157,11 @@ struct sw_connect {
 	char args[SW_ARGS_LEN];
 };
 
+/*
+ * Payload bytes. A record is sizeof(struct sw_data) for more than SW_DATA_SMALL
+ * bytes, else SW_DATA_REC_SMALL (data[] cut after SW_DATA_SMALL): hdr.size says
+ * which, and len bytes of data[] are always inside it.
+ */
 struct sw_data {
 	struct sw_hdr hdr;
 	__u32 offset; /* byte offset of data[0] in its direction's stream */
@@ -164,6 +170,8 @@ struct sw_data {
 	__u8 pad;
 	__u8 data[SW_DATA_MAX];
 };
+#define SW_DATA_HDR_LEN __builtin_offsetof(struct sw_data, data) /* bytes before data[] */
+#define SW_DATA_REC_SMALL (SW_DATA_HDR_LEN + SW_DATA_SMALL)
 
 struct sw_close {
 	struct sw_hdr hdr;
@@ -240,5 +248,6 @@ _Static_assert(sizeof(struct sw_flow) == 80, "sw_flow layout");
 _Static_assert(sizeof(struct sw_wire_key) == 40, "sw_wire_key layout");
 _Static_assert(sizeof(struct sw_syn_key) == 24, "sw_syn_key layout");
 _Static_assert((SW_DATA_MAX & (SW_DATA_MAX - 1)) == 0, "SW_DATA_MAX is a power of two");
+_Static_assert(SW_DATA_REC_SMALL % 8 == 0 && SW_DATA_SMALL < SW_DATA_MAX, "sw_data small record");
 
 #endif

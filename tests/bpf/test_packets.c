@@ -74,6 +74,8 @@ struct seg {
 	uint16_t frag;	       /* IPv4 frag_off, or the IPv6 fragment header's field */
 	bool v6_frag;	       /* IPv6 fragment header before the L4 header */
 	bool v6_opts;	       /* IPv6 hop-by-hop and destination options first */
+	uint8_t v6_chain[10];  /* then these extension headers, in order (see build) */
+	uint8_t v6_nchain;
 	uint32_t pad_to;       /* Ethernet padding up to this frame size */
 	uint32_t cut_to;       /* frame cut to this many bytes */
 };
@@ -182,6 +184,33 @@ static uint32_t build(uint8_t *buf, size_t cap, const struct flow *f, const stru
 			ip[iplen + 2] = 1;
 			ip[iplen + 3] = 12;
 			iplen += 16;
+		}
+		for (int i = 0; i < s->v6_nchain; i++) {
+			uint8_t t = s->v6_chain[i], *h = ip + iplen;
+			uint32_t hl;
+
+			*next = t;
+			next = h;
+			if (t == 44) { /* fragment: offset and M from s->frag */
+				put16(h + 2, s->frag);
+				put32(h + 4, 0x1234);
+				hl = 8;
+			} else if (t == 51) { /* AH, 16 bytes: length in 4-byte units minus 2 */
+				h[1] = 16 / 4 - 2;
+				put32(h + 4, 0x100); /* SPI */
+				put32(h + 8, 1);     /* sequence */
+				hl = 16;
+			} else if (t == 43) { /* segment routing header, one segment */
+				h[1] = 2;
+				h[2] = 4;
+				memcpy(h + 8, f->dst, 16);
+				hl = 24;
+			} else { /* hop-by-hop, destination options: 8 bytes of PadN */
+				h[2] = 1;
+				h[3] = 4;
+				hl = 8;
+			}
+			iplen += hl;
 		}
 		if (s->v6_frag) {
 			*next = 44;
@@ -350,12 +379,18 @@ static uint64_t check_wire(const struct rec *r, const struct flow *f)
 	return r->hdr.id;
 }
 
+/* A data record is small when its bytes fit the small one (events.h). */
+static size_t data_rec_size(uint32_t len)
+{
+	return len <= SW_DATA_SMALL ? SW_DATA_REC_SMALL : sizeof(struct sw_data);
+}
+
 static void check_data(const struct rec *r, uint64_t id, uint8_t dir, uint32_t off,
 		       const void *bytes, uint32_t len)
 {
-	CHECK(r->size == sizeof(struct sw_data));
+	CHECK(r->size == data_rec_size(len));
 	CHECK(r->hdr.type == SW_EV_DATA);
-	CHECK(r->hdr.size == sizeof(struct sw_data));
+	CHECK(r->hdr.size == data_rec_size(len));
 	CHECK(r->hdr.id == id);
 	CHECK(r->data.dir == dir);
 	CHECK(r->data.offset == off);
@@ -752,6 +787,147 @@ static void test_segment_over_record(void)
 	CHECK(got == sizeof(big) || stat_sum(SW_STAT_TRUNCATED) > trunc);
 }
 
+/* Records come in two sizes; the boundary and a segment split over both. */
+static void test_data_record_sizes(void)
+{
+	struct flow f = flow4("192.0.2.23", 40024, "198.51.100.38", 25);
+	uint64_t id = open_flow(&f, 100);
+	uint32_t seq = 101, off = 0;
+	static const uint32_t lens[] = { 1, SW_DATA_SMALL, SW_DATA_SMALL + 1, SW_DATA_MAX };
+	char buf[SW_DATA_MAX + SW_DATA_SMALL];
+
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = 'A' + i % 23;
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		run_seg(true, &f, &(struct seg){ .flags = F_ACK, .seq = seq, .data = buf,
+						 .len = lens[i] });
+		CHECK(drain() == 1);
+		if (nrec == 1)
+			check_data(&recs[0], id, SW_DIR_CLIENT, off, buf, lens[i]);
+		seq += lens[i];
+		off += lens[i];
+	}
+	/* A full record, then the rest in a small one. */
+	run_seg(true, &f, &(struct seg){ .flags = F_ACK, .seq = seq, .data = buf,
+					 .len = sizeof(buf) });
+	CHECK(drain() == 2);
+	if (nrec == 2) {
+		check_data(&recs[0], id, SW_DIR_CLIENT, off, buf, SW_DATA_MAX);
+		check_data(&recs[1], id, SW_DIR_CLIENT, off + SW_DATA_MAX, buf + SW_DATA_MAX,
+			   SW_DATA_SMALL);
+	}
+}
+
+/* A SYN and a HELO of flow f with the given IPv6 extension headers: both seen. */
+static void check_v6_chain(const struct flow *f, const uint8_t *chain, uint8_t n)
+{
+	struct seg syn = { .flags = F_SYN, .seq = 500, .v6_nchain = n };
+	struct seg data = { .flags = F_ACK | F_PSH, .seq = 501, .data = "EHLO chain\r\n",
+			    .len = 12, .v6_nchain = n };
+	uint64_t id = 0;
+
+	memcpy(syn.v6_chain, chain, n);
+	memcpy(data.v6_chain, chain, n);
+	drain();
+	run_seg(true, f, &syn);
+	CHECK(drain() == 1);
+	if (nrec == 1)
+		id = check_wire(&recs[0], f);
+	run_seg(true, f, &data);
+	CHECK(drain() == 1);
+	if (nrec == 1)
+		check_data(&recs[0], id, SW_DIR_CLIENT, 0, "EHLO chain\r\n", 12);
+	/* The server's reply, through the same headers, on ingress. */
+	{
+		struct flow r = reverse(f);
+		struct seg sa = { .flags = F_SYN | F_ACK, .seq = 9000, .v6_nchain = n };
+		struct seg rep = { .flags = F_ACK, .seq = 9001, .data = "250 ok\r\n", .len = 8,
+				   .v6_nchain = n };
+
+		memcpy(sa.v6_chain, chain, n);
+		memcpy(rep.v6_chain, chain, n);
+		run_seg(false, &r, &sa);
+		run_seg(false, &r, &rep);
+		CHECK(drain() == 1);
+		if (nrec == 1)
+			check_data(&recs[0], id, SW_DIR_SERVER, 0, "250 ok\r\n", 8);
+	}
+}
+
+/* What IPV6_HOPOPTS, IPV6_RTHDRDSTOPTS, IPV6_RTHDR and IPV6_DSTOPTS put in a segment. */
+static void test_v6_sticky_chain(void)
+{
+	static const uint8_t chain[] = { 0, 60, 43, 60 };
+	struct flow f = flow6("2001:db8::24", 40025, "2001:db8:ffff::39", 25);
+
+	check_v6_chain(&f, chain, sizeof(chain));
+}
+
+/* An AH (IPsec transport mode) leaves TCP in clear; its length unit is 4 bytes. */
+static void test_v6_auth_header(void)
+{
+	static const uint8_t chain[] = { 51 };
+	static const uint8_t chain2[] = { 0, 51, 60 };
+	struct flow f = flow6("2001:db8::25", 40026, "2001:db8:ffff::40", 25);
+	struct flow g = flow6("2001:db8::25", 40027, "2001:db8:ffff::40", 25);
+
+	check_v6_chain(&f, chain, sizeof(chain));
+	check_v6_chain(&g, chain2, sizeof(chain2));
+}
+
+/* Eight extension headers are walked; a ninth is beyond the bound. */
+static void test_v6_long_chain(void)
+{
+	static const uint8_t eight[] = { 0, 60, 43, 60, 60, 51, 60, 44 };
+	static const uint8_t nine[] = { 0, 60, 43, 60, 60, 51, 60, 60, 60 };
+	struct flow f = flow6("2001:db8::26", 40028, "2001:db8:ffff::41", 25);
+	struct flow g = flow6("2001:db8::26", 40029, "2001:db8:ffff::41", 25);
+	struct seg s = { .flags = F_SYN, .seq = 1, .v6_nchain = sizeof(nine) };
+
+	check_v6_chain(&f, eight, sizeof(eight)); /* .frag 0: a whole datagram */
+	memcpy(s.v6_chain, nine, sizeof(nine));
+	check_ignored(true, &g, &s);
+}
+
+/* A fragment header deep in the chain: only offset 0 carries the TCP header. */
+static void test_v6_fragment_in_chain(void)
+{
+	static const uint8_t chain[] = { 0, 60, 44 };
+	struct flow f = flow6("2001:db8::27", 40030, "2001:db8:ffff::42", 25);
+	struct flow g = flow6("2001:db8::27", 40031, "2001:db8:ffff::42", 25);
+	struct seg later = { .flags = F_SYN, .seq = 1, .v6_nchain = 3, .frag = (185 << 3) | 1 };
+	struct seg first = { .flags = F_SYN, .seq = 1, .v6_nchain = 3, .frag = 1 };
+
+	memcpy(later.v6_chain, chain, 3);
+	memcpy(first.v6_chain, chain, 3);
+	check_ignored(true, &f, &later);
+	drain();
+	run_seg(true, &g, &first);
+	CHECK(drain() == 1);
+	if (nrec == 1)
+		check_wire(&recs[0], &g);
+}
+
+/*
+ * A valid IPv4 SYN in a frame that says IPv6: its byte 6 (frag_off, 0) reads as
+ * a hop-by-hop header, which sends it to the full parser. The stack drops such a
+ * frame (version 4 is not IPv6), so the parser must too.
+ */
+static void test_v6_ethertype_version_mismatch(void)
+{
+	struct flow f = flow4("192.0.2.28", 40032, "198.51.100.43", 25);
+	uint8_t buf[256];
+	uint32_t n = build(buf, sizeof(buf), &f, &(struct seg){ .flags = F_SYN, .seq = 1 });
+	struct sw_wire_state ws;
+
+	put16(buf + 12, 0x86dd);
+	CHECK(buf[ETH_HLEN + 6] == 0);
+	drain();
+	run_frame(true, buf, n);
+	CHECK(drain() == 0);
+	CHECK(wire_state(&f, &ws) == -ENOENT);
+}
+
 /* ---- setup ------------------------------------------------------------------- */
 
 static const char *skip_reason;
@@ -836,6 +1012,12 @@ int main(void)
 		RUN_BPF(test_v4_fragments);
 		RUN_BPF(test_v6_fragments);
 		RUN_BPF(test_segment_over_record);
+		RUN_BPF(test_data_record_sizes);
+		RUN_BPF(test_v6_sticky_chain);
+		RUN_BPF(test_v6_auth_header);
+		RUN_BPF(test_v6_long_chain);
+		RUN_BPF(test_v6_fragment_in_chain);
+		RUN_BPF(test_v6_ethertype_version_mismatch);
 	}
 	ring_buffer__free(rb);
 	smtpwatch_bpf__destroy(skel);

@@ -133,9 +133,10 @@ struct seg {
  *   the TCP header); the payload ends at tot_len (Ethernet padding is not data),
  *   at the frame's end when tot_len is 0 (TSO/BIG TCP) or larger than the frame
  *   (a truncated copy: the bytes present are real);
- * - IPv6: up to 4 extension headers among hop-by-hop (0), routing (43),
- *   destination options (60) and fragment (44, offset 0 only), each wholly in the
- *   frame; payload_len bounds the payload as tot_len does;
+ * - IPv6: up to 8 extension headers among hop-by-hop (0), routing (43),
+ *   destination options (60), fragment (44, offset 0 only) and AH (51, its length
+ *   in 4-byte units minus 2), each wholly in the frame; payload_len bounds the
+ *   payload as tot_len does;
  * - TCP: the 20-byte header in the frame, doff >= 5; options may run past the
  *   frame's end (then there is no payload, but the flags count).
  * A declared IP length shorter than the headers it carries is a frame no stack
@@ -182,17 +183,17 @@ static int ref_parse(const uint8_t *f, uint32_t len, struct seg *s, bool *lenien
 		plen = get16(f + nh + 4);
 		l4 = nh + 40;
 		ipend = plen ? l4 + plen : 0;
-		for (i = 0; i < 4 && next != 6; i++) {
+		for (i = 0; i < 8 && next != 6; i++) {
 			uint32_t hl;
 
 			if (next == 44) {
 				if (l4 + 8 > len || (get16(f + l4 + 2) & 0xfff8))
 					return -1;
 				hl = 8;
-			} else if (next == 0 || next == 43 || next == 60) {
+			} else if (next == 0 || next == 43 || next == 60 || next == 51) {
 				if (l4 + 2 > len)
 					return -1;
-				hl = (f[l4 + 1] + 1) * 8;
+				hl = next == 51 ? (f[l4 + 1] + 2) * 4 : (f[l4 + 1] + 1) * 8;
 				if (l4 + hl > len)
 					return -1;
 			} else {
@@ -534,7 +535,7 @@ static void gen_crafted(struct gen *g)
 		add_bound(g, ETH_HLEN + 20);
 	} else {
 		uint8_t *next = ip + 6;
-		int n = chance(20) ? 1 + below(5) : 0;
+		int n = chance(20) ? 1 + below(9) : 0;
 
 		iplen = 40;
 		ip[0] = 0x60 | (uint8_t)below(16);
@@ -543,7 +544,7 @@ static void gen_crafted(struct gen *g)
 		memcpy(ip + 8, g->egress ? p->cli : p->srv, 16);
 		memcpy(ip + 24, g->egress ? p->srv : p->cli, 16);
 		add_bound(g, ETH_HLEN + 40);
-		if (n > 4)
+		if (n > 8)
 			accept = false; /* more extension headers than any parser walks */
 		for (int i = 0; i < n; i++) {
 			static const uint8_t kinds[] = { 0, 43, 60, 44, 44, 51, 50, 59 };
@@ -562,9 +563,9 @@ static void gen_crafted(struct gen *g)
 					accept = false;
 			} else {
 				hl = 8 * (1 + below(3));
-				h[1] = hl / 8 - 1;
+				h[1] = k == 51 ? hl / 4 - 2 : hl / 8 - 1;
 				rnd_bytes(h + 2, hl - 2);
-				if (k != 0 && k != 43 && k != 60)
+				if (k != 0 && k != 43 && k != 60 && k != 51)
 					accept = false;
 			}
 			iplen += hl;
