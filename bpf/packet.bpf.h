@@ -60,6 +60,16 @@ static __always_inline __u64 sw_word4(__u32 v)
 #endif
 }
 
+/* The key word of two 4-byte words as loaded from memory, in memory order. */
+static __always_inline __u64 sw_word8(__u32 first, __u32 second)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return first | (__u64)second << 32;
+#else
+	return (__u64)first << 32 | second;
+#endif
+}
+
 /* Key word 4: both ports as the TCP header has them, then the family. */
 static __always_inline __u64 sw_port_word(__u32 ports, __u8 family)
 {
@@ -105,17 +115,13 @@ static __always_inline void sw_addrs4(struct sw_pkt *p, const __u32 *saddr, cons
 	p->kw[3] = 0;
 }
 
-static __always_inline void sw_addrs6(struct sw_pkt *p, const void *saddr, const void *daddr)
+/* 4-byte loads (an IPv6 header is 4-aligned at best), 8-byte stores. */
+static __always_inline void sw_addrs6(struct sw_pkt *p, const __u32 *saddr, const __u32 *daddr)
 {
-	__u64 w[4];
-
-	/* Through registers: the 8-byte stores must not become 4-byte ones. */
-	__builtin_memcpy(w, saddr, 16);
-	__builtin_memcpy(w + 2, daddr, 16);
-	p->kw[0] = w[0];
-	p->kw[1] = w[1];
-	p->kw[2] = w[2];
-	p->kw[3] = w[3];
+	p->kw[0] = sw_word8(saddr[0], saddr[1]);
+	p->kw[1] = sw_word8(saddr[2], saddr[3]);
+	p->kw[2] = sw_word8(daddr[0], daddr[1]);
+	p->kw[3] = sw_word8(daddr[2], daddr[3]);
 }
 
 static __always_inline void sw_tcp_fields(struct sw_pkt *p, const struct tcphdr *th, __u8 family)
@@ -173,7 +179,7 @@ static __always_inline int sw_parse_tcp(struct __sk_buff *skb, __u32 nh, struct 
 		if (bpf_skb_load_bytes(skb, nh, &ip6, sizeof(ip6)))
 			return -1;
 		family = AF_INET6;
-		sw_addrs6(p, &ip6.saddr, &ip6.daddr);
+		sw_addrs6(p, ip6.saddr.in6_u.u6_addr32, ip6.daddr.in6_u.u6_addr32);
 		nexthdr = ip6.nexthdr;
 		l4 = nh + sizeof(ip6);
 		if (ip6.payload_len)
@@ -299,7 +305,7 @@ static __always_inline int sw_linear_fill(struct __sk_buff *skb, __u32 nh,
 
 		if (ip6->version != 6)
 			return -1;
-		sw_addrs6(p, &ip6->saddr, &ip6->daddr);
+		sw_addrs6(p, ip6->saddr.in6_u.u6_addr32, ip6->daddr.in6_u.u6_addr32);
 		end = bpf_ntohs(ip6->payload_len);
 		end = end ? h->l4 + end : 0;
 	}

@@ -120,6 +120,41 @@ static void frame4(struct frame *f, uint8_t proto, const char *src, uint16_t spo
 	f->len = ETH_HLEN + 20 + l4len;
 }
 
+/* Ethernet + IPv6 + TCP with a payload; with ext, hop-by-hop and destination
+ * options headers (8 bytes of PadN each) come first, as sticky socket options
+ * put them in every segment: the programs' full parser takes those. */
+static void frame6(struct frame *f, const char *src, uint16_t sport, const char *dst,
+		   uint16_t dport, uint8_t flags, uint32_t seq, bool ext, const void *payload,
+		   uint32_t plen)
+{
+	uint8_t *ip = f->buf + ETH_HLEN, *l4;
+	uint32_t xlen = ext ? 16 : 0;
+
+	memset(f->buf, 0, sizeof(f->buf));
+	memcpy(f->buf, "\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01", 12);
+	put16(f->buf + 12, 0x86dd);
+	ip[0] = 0x60;
+	put16(ip + 4, xlen + 20 + plen);
+	ip[6] = ext ? 0 : 6;
+	ip[7] = 64;
+	inet_pton(AF_INET6, src, ip + 8);
+	inet_pton(AF_INET6, dst, ip + 24);
+	if (ext) {
+		memcpy(ip + 40, "\x3c\x00\x01\x04\x00\x00\x00\x00", 8);
+		memcpy(ip + 48, "\x06\x00\x01\x04\x00\x00\x00\x00", 8);
+	}
+	l4 = ip + 40 + xlen;
+	put16(l4, sport);
+	put16(l4 + 2, dport);
+	put32(l4 + 4, seq);
+	put32(l4 + 8, 1);
+	l4[12] = 5 << 4;
+	l4[13] = flags;
+	put16(l4 + 14, 64240);
+	memcpy(l4 + 20, payload, plen);
+	f->len = ETH_HLEN + 40 + xlen + 20 + plen;
+}
+
 static double now_ns(void)
 {
 	struct timespec ts;
@@ -288,8 +323,10 @@ int main(int argc, char **argv)
 	};
 	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
 	static const char helo[] = "EHLO DESKTOP-4F2K9QX\r\n";
+	static const char reply[] = "250 mx.example.net Hello\r\n";
 	static uint8_t junk[64];
-	struct frame tcp_other, udp, smtp_syn, smtp_data, smtp_unknown;
+	struct frame tcp_other, udp, smtp_syn, smtp_data, smtp_unknown, smtp_synack, smtp_reply;
+	struct frame syn6, data6, syn6x, data6x;
 	uint32_t repeat = 1000000, batch = 400, chunk;
 	int rounds = 10, cg_empty = -1, err, opt, stats;
 	uint64_t n;
@@ -366,23 +403,49 @@ int main(int argc, char **argv)
 	frame4(&smtp_unknown, 6, "192.0.2.10", 40002, "198.51.100.25", 25, F_ACK | F_PSH, 7001,
 	       helo, sizeof(helo) - 1);
 
-	/* The SYN makes the flow a tracked wire flow (test_run skbs have no socket). */
-	{
-		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = smtp_syn.buf,
-			    .data_size_in = smtp_syn.len, .repeat = 1);
+	/* The server's side of the first flow, at ingress: its SYN-ACK, then a reply. */
+	frame4(&smtp_synack, 6, "198.51.100.25", 25, "192.0.2.10", 40001, F_SYN | F_ACK, 90000,
+	       NULL, 0);
+	frame4(&smtp_reply, 6, "198.51.100.25", 25, "192.0.2.10", 40001, F_ACK | F_PSH, 90001,
+	       reply, sizeof(reply) - 1);
+	frame6(&syn6, "2001:db8::10", 40003, "2001:db8:ffff::25", 25, F_SYN, 7000, false, NULL, 0);
+	frame6(&data6, "2001:db8::10", 40003, "2001:db8:ffff::25", 25, F_ACK | F_PSH, 7001, false,
+	       helo, sizeof(helo) - 1);
+	frame6(&syn6x, "2001:db8::10", 40004, "2001:db8:ffff::25", 25, F_SYN, 7000, true, NULL, 0);
+	frame6(&data6x, "2001:db8::10", 40004, "2001:db8:ffff::25", 25, F_ACK | F_PSH, 7001, true,
+	       helo, sizeof(helo) - 1);
 
-		err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.sw_tc_egress), &o);
-		if (!err && (drain(&n) || n != 1))
-			err = -EINVAL;
-		if (err) {
-			fprintf(stderr, "bench_tc: the SYN did not open a wire flow (%s)\n", strerror(-err));
-			goto cleanup;
+	/* The SYNs make the flows tracked wire flows (test_run skbs have no socket);
+	 * the SYN-ACK gives the first one its server side. */
+	{
+		const struct {
+			struct frame *f;
+			bool ingress;
+			uint32_t records;
+		} setup[] = { { &smtp_syn, false, 1 }, { &smtp_synack, true, 0 },
+			      { &syn6, false, 1 }, { &syn6x, false, 1 } };
+
+		for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
+			struct bpf_program *prog = setup[i].ingress ? skel->progs.sw_tc_ingress
+								    : skel->progs.sw_tc_egress;
+			LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = setup[i].f->buf,
+				    .data_size_in = setup[i].f->len, .repeat = 1);
+
+			err = bpf_prog_test_run_opts(bpf_program__fd(prog), &o);
+			if (!err && (drain(&n) || n != setup[i].records))
+				err = -EINVAL;
+			if (err) {
+				fprintf(stderr, "bench_tc: setup frame %zu did not open its wire flow (%s)\n",
+					i, strerror(-err));
+				goto cleanup;
+			}
 		}
 	}
 
 	{
 		int tc_empty = bpf_program__fd(skel->progs.sw_tc_empty);
 		int tc_egress = bpf_program__fd(skel->progs.sw_tc_egress);
+		int tc_ingress = bpf_program__fd(skel->progs.sw_tc_ingress);
 		int skb_egress = bpf_program__fd(skel->progs.sw_skb_egress);
 
 		add_case("tc_empty", "sw_tc_empty, TCP frame", tc_empty, &tcp_other, chunk, 0, 0, NULL);
@@ -396,6 +459,13 @@ int main(int argc, char **argv)
 			 tc_egress, &smtp_data, batch, 1, 0, "tc_empty_batched");
 		add_case("tc_smtp_untracked", "sw_tc_egress, the same segment, flow not tracked",
 			 tc_egress, &smtp_unknown, chunk, 0, 0, "tc_empty");
+		add_case("tc_smtp_reply", "sw_tc_ingress, 250 reply of the tracked wire flow",
+			 tc_ingress, &smtp_reply, batch, 1, 0, "tc_empty_batched");
+		add_case("tc_smtp_capture_v6", "sw_tc_egress, EHLO segment of a tracked IPv6 flow",
+			 tc_egress, &data6, batch, 1, 0, "tc_empty_batched");
+		add_case("tc_smtp_capture_v6_ext",
+			 "sw_tc_egress, the same with hop-by-hop and destination options headers",
+			 tc_egress, &data6x, batch, 1, 0, "tc_empty_batched");
 		add_case("cgroup_skb_empty", "empty cgroup_skb, TCP frame", cg_empty, &tcp_other,
 			 chunk, 0, 1, NULL);
 		add_case("cgroup_skb_tcp_other", "sw_skb_egress, TCP ACK+64 B to :443", skb_egress,
