@@ -233,10 +233,49 @@ enum {
 };
 
 /*
+ * IPv6 extension headers in the linear data, by the rules of sw_parse_tcp:
+ * *l4 comes in at the first one (next is its type) and goes out at the TCP
+ * header. Headers that reach past the linear data (or past 4 KiB, a bound for
+ * the verifier) are left to sw_parse_tcp.
+ */
+static __always_inline int sw_linear_ext(void *data, void *data_end, __u8 next, __u32 *l4)
+{
+	__u32 off = *l4;
+	int i;
+
+	for (i = 0; i < IPV6_MAX_EXT; i++) {
+		__u8 *ext;
+
+		if (!sw_ipv6_ext(next))
+			return SW_LIN_OTHER;
+		if (off > 4096)
+			return SW_LIN_SLOW;
+		ext = data + off;
+		if ((void *)(ext + 4) > data_end)
+			return SW_LIN_SLOW;
+		if (next == IPV6_FRAGMENT) {
+			if ((ext[2] << 8 | ext[3]) & 0xfff8)
+				return SW_LIN_OTHER;
+			off += 8;
+		} else if (next == IPV6_AUTH) {
+			off += (ext[1] + 2) * 4;
+		} else {
+			off += (ext[1] + 1) * 8;
+		}
+		next = ext[0];
+		if (next == IPPROTO_TCP) {
+			*l4 = off;
+			return SW_LIN_TCP;
+		}
+	}
+	return SW_LIN_OTHER;
+}
+
+/*
  * Where the TCP header is, by direct packet access and no helper call: every
  * packet of the hook comes here, and most leave after the port test that
- * follows. Goes by skb->protocol; IPv6 extension headers and headers that reach
- * past the linear data are left to sw_parse_tcp.
+ * follows. Goes by skb->protocol; headers that reach past the linear data are
+ * left to sw_parse_tcp.
  */
 static __always_inline int sw_linear_tcp(struct __sk_buff *skb, __u32 nh, struct sw_linear *h)
 {
@@ -263,12 +302,17 @@ static __always_inline int sw_linear_tcp(struct __sk_buff *skb, __u32 nh, struct
 
 		if ((void *)(ip6 + 1) > data_end)
 			return SW_LIN_SLOW;
-		if (ip6->nexthdr != IPPROTO_TCP)
-			return sw_ipv6_ext(ip6->nexthdr) ? SW_LIN_SLOW : SW_LIN_OTHER;
+		l4 = nh + sizeof(*ip6);
+		if (ip6->nexthdr != IPPROTO_TCP) {
+			int r = sw_linear_ext(data, data_end, ip6->nexthdr, &l4);
+
+			if (r != SW_LIN_TCP)
+				return r;
+		}
 		h->family = AF_INET6;
 		h->l3 = ip6;
-		h->th = (void *)(ip6 + 1);
-		h->l4 = nh + sizeof(*ip6);
+		h->th = data + l4;
+		h->l4 = l4;
 	} else {
 		return SW_LIN_OTHER;
 	}
@@ -307,7 +351,7 @@ static __always_inline int sw_linear_fill(struct __sk_buff *skb, __u32 nh,
 			return -1;
 		sw_addrs6(p, ip6->saddr.in6_u.u6_addr32, ip6->daddr.in6_u.u6_addr32);
 		end = bpf_ntohs(ip6->payload_len);
-		end = end ? h->l4 + end : 0;
+		end = end ? nh + sizeof(*ip6) + end : 0;
 	}
 	sw_tcp_fields(p, th, h->family);
 	sw_payload(p, h->l4 + th->doff * 4, end, skb->len);

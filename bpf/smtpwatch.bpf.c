@@ -29,6 +29,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u64 port_bits[SW_PORT_WORDS] = {};
 const volatile __u32 capture_client = SW_CAPTURE_CLIENT;
 const volatile __u32 capture_server = SW_CAPTURE_SERVER;
+/* Tests only: segments the linear parser took go through sw_parse_tcp instead,
+ * so that crafted packets (always linear under test_run) check both parsers. */
+const volatile bool full_parse = false;
 /* Data records wake the consumer only past this much unread ring data. */
 const volatile __u64 wakeup_bytes = 256 * 1024;
 
@@ -709,7 +712,7 @@ static __always_inline int skb_flow(struct __sk_buff *skb, __u8 dir)
 		return SK_PASS;
 	/* skb->data is the network header here. */
 	lin = sw_linear_tcp(skb, 0, &h);
-	if (lin == SW_LIN_TCP) {
+	if (lin == SW_LIN_TCP && !full_parse) {
 		if (sw_linear_fill(skb, 0, &h, &p))
 			return SK_PASS;
 	} else if (lin == SW_LIN_OTHER || sw_parse_tcp(skb, 0, &p)) {
@@ -854,12 +857,15 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 nh, bool egres
 	if (lin == SW_LIN_TCP) {
 		if (!port_watched(bpf_ntohs(egress ? h.th->dest : h.th->source)))
 			return TC_ACT_OK;
-		if (sw_linear_fill(skb, nh, &h, &p))
+		if (full_parse)
+			lin = SW_LIN_SLOW;
+		else if (sw_linear_fill(skb, nh, &h, &p))
 			return TC_ACT_OK;
-	} else if (lin == SW_LIN_OTHER || sw_parse_tcp(skb, nh, &p) ||
-		   !port_watched(bpf_ntohs(egress ? p.key.dport : p.key.sport))) {
-		return TC_ACT_OK;
 	}
+	if (lin != SW_LIN_TCP &&
+	    (lin == SW_LIN_OTHER || sw_parse_tcp(skb, nh, &p) ||
+	     !port_watched(bpf_ntohs(egress ? p.key.dport : p.key.sport))))
+		return TC_ACT_OK;
 	return tc_flow(skb, &p, egress);
 }
 
