@@ -21,7 +21,13 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-#define TC_ACT_OK 0
+/*
+ * The tc programs only watch: they hand every packet on to whatever comes next.
+ * TC_ACT_UNSPEC is tcx's TCX_NEXT and cls_bpf's "next filter"; TC_ACT_OK would
+ * end the chain there, so that a program attached after ours (a firewall, or
+ * another observer) never saw the packet.
+ */
+#define TC_ACT_UNSPEC (-1)
 #define SOCK_STREAM 1
 #define SK_PASS 1
 
@@ -817,7 +823,7 @@ static __always_inline int tc_flow(struct __sk_buff *skb, const struct sw_pkt *p
 
 	if (egress && (p->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
 		wire_syn(skb, p);
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	}
 	/* Flows are keyed in the client's direction. */
 	if (egress) {
@@ -827,7 +833,7 @@ static __always_inline int tc_flow(struct __sk_buff *skb, const struct sw_pkt *p
 		ws = bpf_map_lookup_elem(&wire_flows, &r.key);
 	}
 	if (!ws)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (!egress && (p->flags & (TCP_SYN | TCP_ACK)) == (TCP_SYN | TCP_ACK)) {
 		ws->server_isn = p->seq;
 		ws->have_server_isn = 1;
@@ -840,7 +846,7 @@ static __always_inline int tc_flow(struct __sk_buff *skb, const struct sw_pkt *p
 		ws->closed |= bits;
 		emit_close(ws->id, ws->closed);
 	}
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }
 
 /*
@@ -856,16 +862,16 @@ static __always_inline int tc_handle(struct __sk_buff *skb, __u32 nh, bool egres
 
 	if (lin == SW_LIN_TCP) {
 		if (!port_watched(bpf_ntohs(egress ? h.th->dest : h.th->source)))
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 		if (full_parse)
 			lin = SW_LIN_SLOW;
 		else if (sw_linear_fill(skb, nh, &h, &p))
-			return TC_ACT_OK;
+			return TC_ACT_UNSPEC;
 	}
 	if (lin != SW_LIN_TCP &&
 	    (lin == SW_LIN_OTHER || sw_parse_tcp(skb, nh, &p) ||
 	     !port_watched(bpf_ntohs(egress ? p.key.dport : p.key.sport))))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	return tc_flow(skb, &p, egress);
 }
 
@@ -898,5 +904,5 @@ int sw_tc_egress_l3(struct __sk_buff *skb)
 SEC("tc")
 int sw_tc_empty(struct __sk_buff *skb)
 {
-	return TC_ACT_OK;
+	return TC_ACT_UNSPEC;
 }

@@ -45,6 +45,7 @@
 #define F_PSH 0x08
 #define F_ACK 0x10
 #define F_SYN 0x02
+#define TC_NEXT ((uint32_t)-1) /* TC_ACT_UNSPEC, what the tc programs return */
 
 /* The agent's default watched ports (agent/config.c, --ports). */
 static const uint16_t watched[] = { 25, 465, 587, 2525 };
@@ -448,24 +449,25 @@ int main(int argc, char **argv)
 		int tc_ingress = bpf_program__fd(skel->progs.sw_tc_ingress);
 		int skb_egress = bpf_program__fd(skel->progs.sw_skb_egress);
 
-		add_case("tc_empty", "sw_tc_empty, TCP frame", tc_empty, &tcp_other, chunk, 0, 0, NULL);
+		add_case("tc_empty", "sw_tc_empty, TCP frame", tc_empty, &tcp_other, chunk, 0, TC_NEXT,
+			 NULL);
 		add_case("tc_tcp_other", "sw_tc_egress, TCP ACK+64 B to :443", tc_egress, &tcp_other,
-			 chunk, 0, 0, "tc_empty");
-		add_case("tc_udp", "sw_tc_egress, UDP 40 B to :53", tc_egress, &udp, chunk, 0, 0,
+			 chunk, 0, TC_NEXT, "tc_empty");
+		add_case("tc_udp", "sw_tc_egress, UDP 40 B to :53", tc_egress, &udp, chunk, 0, TC_NEXT,
 			 "tc_empty");
 		add_case("tc_empty_batched", "sw_tc_empty, SMTP frame, batched", tc_empty, &smtp_data,
-			 batch, 0, 0, NULL);
+			 batch, 0, TC_NEXT, NULL);
 		add_case("tc_smtp_capture", "sw_tc_egress, EHLO segment of a tracked wire flow to :25",
-			 tc_egress, &smtp_data, batch, 1, 0, "tc_empty_batched");
+			 tc_egress, &smtp_data, batch, 1, TC_NEXT, "tc_empty_batched");
 		add_case("tc_smtp_untracked", "sw_tc_egress, the same segment, flow not tracked",
-			 tc_egress, &smtp_unknown, chunk, 0, 0, "tc_empty");
+			 tc_egress, &smtp_unknown, chunk, 0, TC_NEXT, "tc_empty");
 		add_case("tc_smtp_reply", "sw_tc_ingress, 250 reply of the tracked wire flow",
-			 tc_ingress, &smtp_reply, batch, 1, 0, "tc_empty_batched");
+			 tc_ingress, &smtp_reply, batch, 1, TC_NEXT, "tc_empty_batched");
 		add_case("tc_smtp_capture_v6", "sw_tc_egress, EHLO segment of a tracked IPv6 flow",
-			 tc_egress, &data6, batch, 1, 0, "tc_empty_batched");
+			 tc_egress, &data6, batch, 1, TC_NEXT, "tc_empty_batched");
 		add_case("tc_smtp_capture_v6_ext",
 			 "sw_tc_egress, the same with hop-by-hop and destination options headers",
-			 tc_egress, &data6x, batch, 1, 0, "tc_empty_batched");
+			 tc_egress, &data6x, batch, 1, TC_NEXT, "tc_empty_batched");
 		add_case("cgroup_skb_empty", "empty cgroup_skb, TCP frame", cg_empty, &tcp_other,
 			 chunk, 0, 1, NULL);
 		add_case("cgroup_skb_tcp_other", "sw_skb_egress, TCP ACK+64 B to :443", skb_egress,
