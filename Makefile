@@ -13,6 +13,9 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS ?= -O2 -g
 CFLAGS += -Wall -Wextra -Werror -std=gnu11 -D_GNU_SOURCE -Iinclude -Iagent -I$(OUTPUT) $(PKG_CFLAGS)
+# The record layout's fingerprint: pinned state is reused only by a build with the same one.
+SW_ABI := $(shell sha256sum include/smtpwatch/events.h | cut -c1-16)
+CFLAGS += -DSW_ABI_HASH=0x$(SW_ABI)ULL
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Iinclude -I$(VMLINUX) -Ibpf
 LDLIBS := $(PKG_LIBS)
 

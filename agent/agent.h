@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 #ifndef SMTPWATCH_AGENT_H
 #define SMTPWATCH_AGENT_H
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "evidence.h"
@@ -50,6 +51,9 @@ struct sw_run_opts {
 	const char *syslog_target;  /* udp://, tcp://, unix:// or NULL */
 	const char *metrics_file;   /* Prometheus textfile, or NULL */
 	char *syslog_store, *metrics_store;
+	bool pin;		    /* keep the hooks and state pinned across restarts */
+	const char *pin_dir;	    /* NULL: SW_DEFAULT_PIN_DIR */
+	char *pin_dir_store;
 	struct sw_policy policy;
 	/* Re-reads the file and re-applies the command line; for SIGHUP. */
 	int (*reload)(struct sw_run_opts *o, char *err, size_t errlen);

@@ -204,7 +204,9 @@ void sw_opts_free(struct sw_run_opts *o)
 	free(o->socket_store);
 	free(o->syslog_store);
 	free(o->metrics_store);
+	free(o->pin_dir_store);
 	o->output_store = o->socket_store = o->syslog_store = o->metrics_store = NULL;
+	o->pin_dir_store = NULL;
 }
 
 void sw_policy_free(struct sw_policy *p)
@@ -384,7 +386,8 @@ static int line_of(const char *text, const char *at)
 int sw_config_load(const char *path, struct sw_run_opts *o, char *err, size_t errlen)
 {
 	static const char *const top[] = { "mode", "ports", "enforce_ports", "allow", "output",
-					   "rules", "limits", NULL };
+					   "rules", "limits", "persist", NULL };
+	static const char *const persk[] = { "pin", "pin_dir", NULL };
 	static const char *const outk[] = { "file", "socket", "socket_group", "rotate_size",
 					    "rotate_keep", "syslog", "metrics_file", NULL };
 	static const char *const limk[] = { "ring_size", "max_sessions", "idle_timeout_s", NULL };
@@ -520,6 +523,33 @@ int sw_config_load(const char *path, struct sw_run_opts *o, char *err, size_t er
 				goto out;
 			}
 			o->socket_group = g->gr_gid;
+		}
+	}
+	v = cJSON_GetObjectItemCaseSensitive(root, "persist");
+	if (v) {
+		const cJSON *s;
+
+		if (!cJSON_IsObject(v)) {
+			fail(&c, "persist", "must be an object");
+			goto out;
+		}
+		if (only_keys(&c, v, "persist", persk))
+			goto out;
+		s = cJSON_GetObjectItemCaseSensitive(v, "pin");
+		if (s && !cJSON_IsBool(s)) {
+			fail(&c, "persist.pin", "must be true or false");
+			goto out;
+		}
+		if (s)
+			o->pin = cJSON_IsTrue(s);
+		s = cJSON_GetObjectItemCaseSensitive(v, "pin_dir");
+		if (s && (!cJSON_IsString(s) || s->valuestring[0] != '/')) {
+			fail(&c, "persist.pin_dir", "must be an absolute path on the BPF filesystem");
+			goto out;
+		}
+		if (s) {
+			free(o->pin_dir_store);
+			o->pin_dir = o->pin_dir_store = strdup(s->valuestring);
 		}
 	}
 	v = cJSON_GetObjectItemCaseSensitive(root, "limits");

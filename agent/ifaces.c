@@ -56,11 +56,45 @@ static struct sw_iface *iface_find(struct sw_ifaces *x, int ifindex)
 	return NULL;
 }
 
-static int attach_tcx(struct sw_iface *f)
+static void tcx_pin_path(const struct sw_ifaces *x, const struct sw_iface *f, int d, char *buf,
+			 size_t len)
+{
+	snprintf(buf, len, "%s/tc_%d_%s", x->pin_dir, f->ifindex, d ? "egress" : "ingress");
+}
+
+/* A link an earlier agent pinned for this interface, now running prog_fd: its fd, or -1. */
+static int tcx_adopt(const struct sw_ifaces *x, const struct sw_iface *f, int d)
+{
+	char path[512];
+	int fd;
+
+	if (!x->pin_dir)
+		return -1;
+	tcx_pin_path(x, f, d, path, sizeof(path));
+	fd = bpf_obj_get(path);
+	if (fd >= 0 && !bpf_link_update(fd, f->prog_fd[d], NULL))
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	unlink(path); /* the device it was on is gone */
+	return -1;
+}
+
+static int attach_tcx(struct sw_ifaces *x, struct sw_iface *f)
 {
 	for (int d = 0; d < 2; d++) {
+		char path[512];
+
+		f->link_fd[d] = tcx_adopt(x, f, d);
+		if (f->link_fd[d] >= 0)
+			continue;
 		f->link_fd[d] = bpf_link_create(f->prog_fd[d], f->ifindex,
 						d ? BPF_TCX_EGRESS : BPF_TCX_INGRESS, NULL);
+		if (f->link_fd[d] >= 0 && x->pin_dir) {
+			tcx_pin_path(x, f, d, path, sizeof(path));
+			if (bpf_obj_pin(f->link_fd[d], path))
+				pr_warn("cannot pin the tcx link at %s: %s\n", path, strerror(errno));
+		}
 		if (f->link_fd[d] < 0) {
 			int err = -errno;
 
@@ -83,12 +117,11 @@ static int attach_clsact(struct sw_iface *f)
 		return err;
 	f->created_qdisc = !err;
 	for (int d = 0; d < 2; d++) {
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SW_TC_HANDLE, .priority = SW_TC_PRIO);
-		DECLARE_LIBBPF_OPTS(bpf_tc_opts, old, .handle = SW_TC_HANDLE, .priority = SW_TC_PRIO);
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SW_TC_HANDLE, .priority = SW_TC_PRIO,
+				    .flags = BPF_TC_F_REPLACE);
 
 		hook.attach_point = d ? BPF_TC_EGRESS : BPF_TC_INGRESS;
-		/* A crashed agent's filter would still run: replace it. */
-		bpf_tc_detach(&hook, &old);
+		/* An earlier agent's filter still runs: swap the program in, no gap. */
 		opts.prog_fd = f->prog_fd[d];
 		err = bpf_tc_attach(&hook, &opts);
 		if (err)
@@ -122,7 +155,7 @@ static void iface_attach(struct sw_ifaces *x, int ifindex, const char *name, uns
 	}
 	f->prog_fd[0] = bpf_program__fd(l2 ? s->progs.sw_tc_ingress : s->progs.sw_tc_ingress_l3);
 	f->prog_fd[1] = bpf_program__fd(l2 ? s->progs.sw_tc_egress : s->progs.sw_tc_egress_l3);
-	err = x->mode == SW_TC_TCX ? attach_tcx(f) : attach_clsact(f);
+	err = x->mode == SW_TC_TCX ? attach_tcx(x, f) : attach_clsact(f);
 	if (err) {
 		x->attach_failures++;
 		snprintf(f->error, sizeof(f->error), "%s", strerror(-err));
@@ -139,10 +172,18 @@ static void iface_detach(struct sw_ifaces *x, struct sw_iface *f, bool gone)
 	if (!f->attached)
 		return;
 	if (x->mode == SW_TC_TCX) {
-		for (int d = 0; d < 2; d++)
+		for (int d = 0; d < 2; d++) {
+			char path[512];
+
 			if (f->link_fd[d] >= 0)
 				close(f->link_fd[d]);
-	} else if (!gone) {
+			/* Pinned, a link outlives its fd: unpin what is not to be kept. */
+			if (x->pin_dir && (gone || !x->keep)) {
+				tcx_pin_path(x, f, d, path, sizeof(path));
+				unlink(path);
+			}
+		}
+	} else if (!gone && !x->keep) {
 		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = f->ifindex);
 
 		for (int d = 0; d < 2; d++) {
@@ -222,7 +263,8 @@ static enum sw_tc_mode probe_mode(struct sw_loader *l)
 	return SW_TC_TCX;
 }
 
-int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l, enum sw_tc_mode want)
+int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l, enum sw_tc_mode want,
+		   const char *pin_dir, bool keep)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK };
 	struct {
@@ -237,6 +279,8 @@ int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l, enum sw_tc_mode wan
 
 	memset(x, 0, sizeof(*x));
 	x->loader = l;
+	x->pin_dir = pin_dir;
+	x->keep = keep;
 	x->mode = probe_mode(l);
 	if (want == SW_TC_TCX && x->mode != SW_TC_TCX)
 		return -EOPNOTSUPP;

@@ -32,10 +32,14 @@ struct sw_ifaces {
 	struct sw_iface ifs[SW_MAX_IFACES];
 	int n;
 	unsigned long attach_failures;
+	const char *pin_dir; /* tcx links pinned here; NULL: none */
+	bool keep;	     /* leave the hooks attached at exit (--pin) */
 };
 
 /* want: SW_TC_NONE to pick the best the kernel has, or a mode to insist on. */
-int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l, enum sw_tc_mode want);
+/* pin_dir/keep: see struct sw_ifaces. */
+int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l, enum sw_tc_mode want,
+		   const char *pin_dir, bool keep);
 /* Read pending link notifications and attach to new interfaces. */
 void sw_ifaces_netlink(struct sw_ifaces *x);
 void sw_ifaces_detach_all(struct sw_ifaces *x);

@@ -116,6 +116,11 @@ int sw_loader_open(struct sw_loader *l, const struct sw_loader_opts *o)
 	}
 	/* The empty program is only a yardstick for `make bench`. */
 	bpf_program__set_autoload(l->skel->progs.sw_tc_empty, false);
+	if (o->before_load) {
+		err = o->before_load(o->ctx, l->skel);
+		if (err)
+			return err;
+	}
 	err = smtpwatch_bpf__load(l->skel);
 	if (err) {
 		pr_warn("the kernel refused the BPF programs (%s): run with -v to see the verifier log\n",
@@ -138,7 +143,42 @@ static int add_link(struct sw_loader *l, struct bpf_link *link, const char *name
 	return 0;
 }
 
-int sw_loader_attach(struct sw_loader *l)
+/*
+ * One hook. With a pin directory: a link pinned by an earlier agent gets this
+ * program swapped in atomically (cgroup links), or is replaced after the new
+ * one is attached (tracing links cannot be updated); a new link is pinned.
+ */
+static int attach_one(struct sw_loader *l, struct bpf_program *prog, bool cgroup, const char *name,
+		      const char *pin_dir)
+{
+	char path[512] = "";
+	struct bpf_link *old = NULL, *link;
+	int err;
+
+	if (pin_dir) {
+		const char *base = strchr(name, '/') + 1;
+
+		snprintf(path, sizeof(path), "%s/link_%s", pin_dir, base);
+		old = access(path, F_OK) ? NULL : bpf_link__open(path);
+		if (!old) {
+			unlink(path); /* not a link, or a stale name */
+		} else if (cgroup && !bpf_link__update_program(old, prog)) {
+			return add_link(l, old, name);
+		}
+	}
+	link = cgroup ? bpf_program__attach_cgroup(prog, l->cgroup_fd) : bpf_program__attach(prog);
+	err = add_link(l, link, name);
+	if (old) {
+		/* The new hook runs: the old one may go. */
+		bpf_link__unpin(old);
+		bpf_link__destroy(old);
+	}
+	if (!err && pin_dir && (err = bpf_link__pin(link, path)))
+		pr_warn("cannot pin %s at %s: %s\n", name, path, strerror(-err));
+	return err;
+}
+
+int sw_loader_attach(struct sw_loader *l, const char *pin_dir)
 {
 	struct smtpwatch_bpf *s = l->skel;
 	int err;
@@ -149,14 +189,14 @@ int sw_loader_attach(struct sw_loader *l)
 		pr_warn("cannot open the cgroup v2 root %s: %s\n", l->cgroup_path, strerror(-err));
 		return err;
 	}
-	/* Links, not legacy attachments: they go away with the agent, even if it crashes. */
-	err = add_link(l, bpf_program__attach_cgroup(s->progs.sw_connect4, l->cgroup_fd), "cgroup/connect4");
-	err = err ?: add_link(l, bpf_program__attach_cgroup(s->progs.sw_connect6, l->cgroup_fd), "cgroup/connect6");
-	err = err ?: add_link(l, bpf_program__attach_cgroup(s->progs.sw_skb_egress, l->cgroup_fd), "cgroup_skb/egress");
-	err = err ?: add_link(l, bpf_program__attach_cgroup(s->progs.sw_skb_ingress, l->cgroup_fd), "cgroup_skb/ingress");
-	err = err ?: add_link(l, bpf_program__attach_cgroup(s->progs.sw_sock_release, l->cgroup_fd), "cgroup/sock_release");
-	err = err ?: add_link(l, bpf_program__attach(s->progs.sw_exec), "tp_btf/sched_process_exec");
-	err = err ?: add_link(l, bpf_program__attach(s->progs.sw_exit), "tp_btf/sched_process_exit");
+	/* Links, not legacy attachments: unpinned, they go away with the agent, even if it crashes. */
+	err = attach_one(l, s->progs.sw_connect4, true, "cgroup/connect4", pin_dir);
+	err = err ?: attach_one(l, s->progs.sw_connect6, true, "cgroup/connect6", pin_dir);
+	err = err ?: attach_one(l, s->progs.sw_skb_egress, true, "cgroup_skb/egress", pin_dir);
+	err = err ?: attach_one(l, s->progs.sw_skb_ingress, true, "cgroup_skb/ingress", pin_dir);
+	err = err ?: attach_one(l, s->progs.sw_sock_release, true, "cgroup/sock_release", pin_dir);
+	err = err ?: attach_one(l, s->progs.sw_exec, false, "tp_btf/sched_process_exec", pin_dir);
+	err = err ?: attach_one(l, s->progs.sw_exit, false, "tp_btf/sched_process_exit", pin_dir);
 	return err;
 }
 

@@ -12,6 +12,9 @@ struct sw_loader_opts {
 	uint16_t ports[SW_MAX_PORTS];
 	int nports;
 	uint64_t ring_bytes;
+	/* Called between open and load (pin paths of the maps to reuse). */
+	int (*before_load)(void *ctx, struct smtpwatch_bpf *skel);
+	void *ctx;
 };
 
 struct sw_loader {
@@ -30,7 +33,12 @@ struct sw_loader {
  */
 int sw_check_environment(char *cgroup_path, size_t len);
 int sw_loader_open(struct sw_loader *l, const struct sw_loader_opts *o);
-int sw_loader_attach(struct sw_loader *l);
+/*
+ * pin_dir NULL: plain links, gone with the agent. Otherwise each link is pinned
+ * there; a link an earlier agent pinned gets this agent's program swapped in,
+ * so the hook never goes away during a restart.
+ */
+int sw_loader_attach(struct sw_loader *l, const char *pin_dir);
 void sw_loader_destroy(struct sw_loader *l);
 /* Sum the per-CPU kernel counters. */
 int sw_loader_stats(struct sw_loader *l, uint64_t out[SW_STAT_MAX]);

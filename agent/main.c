@@ -12,6 +12,7 @@
 #include "control.h"
 #include "ifaces.h"
 #include "metrics.h"
+#include "persist.h"
 #include "log.h"
 #include "util.h"
 
@@ -24,6 +25,7 @@ static const char usage_main[] =
 	"  hunt      find the sessions behind a blocklist listing (HELO, time) in the journal\n"
 	"  check-helo  print the rules each HELO argument trips\n"
 	"  top       live ranking of the processes that speak SMTP\n"
+	"  cleanup   remove the hooks and state a --pin agent left in the kernel\n"
 	"  version   print the version\n\n"
 	"Run 'smtpwatch COMMAND --help' for a command's options.\n";
 
@@ -53,6 +55,9 @@ static const char usage_run[] =
 	"      --mta PATH           an executable that is a mail server (repeatable)\n"
 	"      --weight RULE=N      a rule's weight in the score, 0-100 (repeatable)\n"
 	"      --tc-mode MODE       auto (tcx where the kernel has it, else clsact), tcx or clsact\n"
+	"      --pin                keep hooks, ring and flow state pinned when stopping, so that a\n"
+	"                           restart or upgrade loses nothing ('smtpwatch cleanup' removes them)\n"
+	"      --pin-dir DIR        where to pin, on the BPF filesystem (default " SW_DEFAULT_PIN_DIR ")\n"
 	"  -v, --verbose            more messages; twice for libbpf's debug log\n"
 	"  -h, --help               this text\n";
 
@@ -102,6 +107,8 @@ static int apply_flags(int argc, char **argv, struct sw_run_opts *o_)
 		{ "max-sessions", required_argument, NULL, 'm' },
 		{ "idle-timeout", required_argument, NULL, 't' },
 		{ "tc-mode", required_argument, NULL, 'T' },
+		{ "pin", no_argument, NULL, 'N' },
+		{ "pin-dir", required_argument, NULL, 'D' },
 		{ "alert-threshold", required_argument, NULL, 'A' },
 		{ "window", required_argument, NULL, 'W' },
 		{ "fanout", required_argument, NULL, 'F' },
@@ -172,6 +179,16 @@ static int apply_flags(int argc, char **argv, struct sw_run_opts *o_)
 			break;
 		case 'o':
 			o.output = optarg;
+			break;
+		case 'N':
+			o.pin = true;
+			break;
+		case 'D':
+			if (optarg[0] != '/') {
+				fprintf(stderr, "smtpwatch: --pin-dir takes an absolute path on the BPF filesystem\n");
+				return EX_SW_USAGE;
+			}
+			o.pin_dir = optarg;
 			break;
 		case 'S':
 			o.socket_path = optarg;
@@ -422,6 +439,54 @@ static int cmd_status(int argc, char **argv)
 	return ok ? 0 : EX_SW_UNAVAILABLE;
 }
 
+static const char usage_cleanup[] =
+	"Usage: smtpwatch cleanup [--pin-dir DIR] [--socket PATH]\n"
+	"Remove what an agent started with --pin left in the kernel when it stopped: its\n"
+	"pinned links (the hooks), ring buffer and flow state, its tc filters, and the\n"
+	"sessions file beside its control socket. Refused while an agent runs with them.\n";
+
+static int cmd_cleanup(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "pin-dir", required_argument, NULL, 'D' },
+		{ "socket", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *dir = SW_DEFAULT_PIN_DIR, *sock = SW_DEFAULT_SOCKET, *slash;
+	char state[4096];
+	int c;
+
+	while ((c = getopt_long(argc, argv, "S:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'D':
+			dir = optarg;
+			break;
+		case 'S':
+			sock = optarg;
+			break;
+		case 'h':
+			fputs(usage_cleanup, stdout);
+			return 0;
+		default:
+			fputs(usage_cleanup, stderr);
+			return EX_SW_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "smtpwatch: cleanup takes no arguments (got '%s')\n", argv[optind]);
+		return EX_SW_USAGE;
+	}
+	if (geteuid()) {
+		fprintf(stderr, "smtpwatch: cleanup needs root (it removes BPF links and tc filters)\n");
+		return EX_SW_NOPERM;
+	}
+	slash = strrchr(sock, '/');
+	snprintf(state, sizeof(state), "%.*s/sessions.state", slash ? (int)(slash - sock) : 1,
+		 slash ? sock : ".");
+	return sw_persist_cleanup(dir, state, false);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -444,6 +509,8 @@ int main(int argc, char **argv)
 		return sw_cmd_check_helo(argc - 1, argv + 1);
 	if (!strcmp(cmd, "top"))
 		return sw_cmd_top(argc - 1, argv + 1);
+	if (!strcmp(cmd, "cleanup"))
+		return cmd_cleanup(argc - 1, argv + 1);
 	fprintf(stderr, "smtpwatch: unknown command '%s'\n%s", cmd, usage_main);
 	return EX_SW_USAGE;
 }

@@ -225,6 +225,8 @@ int sw_output_write(struct sw_output *o, cJSON *ev)
 	int ret = 0;
 
 	cJSON_AddNumberToObject(sw_obj(ev, "event"), "sequence", (double)++o->sequence);
+	if (o->seq_assigned)
+		*o->seq_assigned = o->sequence;
 	sev = sw_syslog_severity(cJSON_GetStringValue(cJSON_GetObjectItem(sw_obj(ev, "event"), "action")));
 	line = cJSON_PrintUnformatted(ev);
 	cJSON_Delete(ev);
@@ -248,6 +250,8 @@ int sw_output_write(struct sw_output *o, cJSON *ev)
 			o->written++;
 			o->size += n + 1;
 		}
+		if (o->seq_flushed)
+			*o->seq_flushed = o->sequence;
 	} else {
 		memcpy(o->buf + o->len, line, n);
 		o->buf[o->len + n] = '\n';
@@ -354,6 +358,8 @@ void sw_output_flush(struct sw_output *o)
 	}
 	o->len = 0;
 	o->pending = 0;
+	if (o->seq_flushed)
+		*o->seq_flushed = o->sequence;
 	if (o->rotate_size && o->size >= o->rotate_size)
 		rotate(o);
 }

@@ -20,6 +20,9 @@ struct sw_output {
 	uint64_t rotations, reopens;
 	int compressor;	       /* pid of the child gzipping PATH.1, or 0 */
 	struct sw_syslog *syslog; /* every line also goes there, when set */
+	/* Mirrors of sequence and of the last sequence flushed, in memory that
+	 * outlives the process (the pinned meta map), or NULL. */
+	volatile uint64_t *seq_assigned, *seq_flushed;
 	char error[512];	  /* why the journal cannot be opened or written, "" when it can */
 	int failing;		  /* lines are being lost: said once on stderr */
 	char host[256];

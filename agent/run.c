@@ -24,6 +24,7 @@
 #include "loader.h"
 #include "log.h"
 #include "output.h"
+#include "persist.h"
 #include "metrics.h"
 #include "policy.h"
 #include "sdnotify.h"
@@ -58,6 +59,8 @@ struct agent {
 	uint64_t started_mono;
 	uint64_t *forget;
 	uint32_t nforget, forget_cap;
+	struct sw_persist ps;
+	char state_file[4096]; /* open sessions, for the next agent (--pin) */
 	struct {
 		uint64_t records, connects, sessions, unattributed, orphan_data, bad_records;
 		uint64_t stream_errors, denied;
@@ -285,6 +288,8 @@ static void expire(struct agent *a, bool all)
 	}
 	sw_output_flush(&a->out);
 	sw_output_reap(&a->out, 0);
+	if (a->ps.meta)
+		a->ps.meta->open_sessions = a->tbl.count;
 	if (!a->tbl.count && !sw_control_expire(&a->ctl, now) && !a->out.compressor)
 		tick_arm(a, false);
 }
@@ -337,6 +342,24 @@ static cJSON *status_answer(const char *cmd, const cJSON *req, void *ctx)
 		if (a->reload_error[0])
 			cJSON_AddStringToObject(pol, "reload_error", a->reload_error);
 		cJSON_AddNumberToObject(pol, "denied", (double)k[SW_STAT_DENIED]);
+	}
+	{
+		cJSON *ps = cJSON_AddObjectToObject(r, "persist");
+
+		cJSON_AddBoolToObject(ps, "pinned", a->ps.active);
+		cJSON_AddBoolToObject(ps, "keep", a->ps.active && a->ps.keep);
+		if (a->ps.active)
+			cJSON_AddStringToObject(ps, "dir", a->ps.dir);
+		if (a->ps.error[0])
+			cJSON_AddStringToObject(ps, "error", a->ps.error);
+		cJSON_AddBoolToObject(ps, "resumed", a->ps.resumed);
+		if (a->ps.resumed) {
+			cJSON_AddBoolToObject(ps, "previous_clean", a->ps.was_clean);
+			cJSON_AddNumberToObject(ps, "sessions_restored", (double)a->ps.restored);
+			cJSON_AddNumberToObject(ps, "sessions_lost", (double)a->ps.lost_sessions);
+			cJSON_AddNumberToObject(ps, "lines_lost", (double)a->ps.lost_lines);
+			cJSON_AddNumberToObject(ps, "restarts", (double)a->ps.meta->restarts);
+		}
 	}
 	cJSON_AddStringToObject(o, "output", a->out.path ? a->out.path : "-");
 	if (a->out.error[0])
@@ -546,10 +569,55 @@ static void housekeeping(struct agent *a)
 	}
 }
 
+static int persist_before_load(void *ctx, struct smtpwatch_bpf *skel)
+{
+	struct agent *a = ctx;
+	struct sw_run_opts *o = a->opts;
+
+	return sw_persist_open(&a->ps, o->pin_dir ? o->pin_dir : SW_DEFAULT_PIN_DIR, o->pin, skel) ?
+		       -EBUSY :
+		       0;
+}
+
+/* The sessions file lives beside the control socket. */
+static void state_path(struct agent *a)
+{
+	const char *sock = a->opts->socket_path, *slash = strrchr(sock, '/');
+	int dl = slash ? (int)(slash - sock) : 1;
+
+	snprintf(a->state_file, sizeof(a->state_file), "%.*s/sessions.state", dl,
+		 slash ? sock : ".");
+}
+
+/* After a restart: say what was taken back and what was lost, in the stream itself. */
+static void report_resume(struct agent *a, uint64_t queued)
+{
+	struct sw_persist *p = &a->ps;
+	cJSON *ev = sw_event_new(&a->out, "agent_resumed", sw_now_ns(CLOCK_REALTIME)), *r;
+
+	if (!ev)
+		return;
+	cJSON_AddStringToObject(sw_obj(ev, "event"), "kind", "event");
+	r = sw_obj(ev, "smtpwatch.resume");
+	cJSON_AddBoolToObject(r, "clean", p->was_clean);
+	cJSON_AddNumberToObject(r, "sessions_restored", (double)p->restored);
+	cJSON_AddNumberToObject(r, "sessions_lost", (double)p->lost_sessions);
+	cJSON_AddNumberToObject(r, "lines_lost", (double)p->lost_lines);
+	cJSON_AddNumberToObject(r, "queued_bytes", (double)queued);
+	cJSON_AddNumberToObject(r, "restarts", (double)p->meta->restarts);
+	cJSON_AddStringToObject(ev, "message",
+				p->was_clean ? "smtpwatch restarted: nothing was lost" :
+				p->lost_sessions || p->lost_lines ?
+					       "smtpwatch restarted after a crash: sessions open at the crash are lost" :
+					       "smtpwatch restarted after a crash: nothing was open");
+	sw_output_write(&a->out, ev);
+}
+
 static int setup(struct agent *a)
 {
 	struct sw_run_opts *o = a->opts;
-	struct sw_loader_opts lo = { .nports = o->nports, .ring_bytes = o->ring_bytes };
+	struct sw_loader_opts lo = { .nports = o->nports, .ring_bytes = o->ring_bytes,
+				     .before_load = persist_before_load, .ctx = a };
 	sigset_t mask;
 	int err;
 
@@ -610,7 +678,7 @@ static int setup(struct agent *a)
 		pr_warn("cannot load the policy into the kernel: %s\n", strerror(-err));
 		return EX_SW_UNAVAILABLE;
 	}
-	err = sw_loader_attach(&a->ld);
+	err = sw_loader_attach(&a->ld, a->ps.active ? a->ps.dir : NULL);
 	if (err)
 		return EX_SW_UNAVAILABLE;
 	err = sw_sessions_init(&a->tbl, o->max_sessions);
@@ -618,12 +686,36 @@ static int setup(struct agent *a)
 		err = sw_evidence_init(&a->evidence, &o->evidence);
 	if (err)
 		return EX_SW_UNAVAILABLE;
+	state_path(a);
+	if (a->ps.resumed) {
+		long n = sw_persist_load_sessions(&a->ps, &a->tbl, a->state_file);
+		uint64_t used = 0, size = 0;
+
+		if (n < 0)
+			pr_warn("cannot take back the sessions in %s: %s\n", a->state_file, strerror((int)-n));
+		a->ps.restored = n > 0 ? (uint64_t)n : 0;
+		/* The sequence goes on from the last line the previous agent wrote. */
+		a->out.sequence = a->ps.meta->seq_flushed;
+		sw_loader_ring_fill(&a->ld, &used, &size);
+		report_resume(a, used);
+		pr_info("resumed from %s: %lu sessions taken back, %lu lost, %lu bytes queued\n",
+			a->ps.dir, (unsigned long)a->ps.restored, (unsigned long)a->ps.lost_sessions,
+			(unsigned long)used);
+	} else {
+		unlink(a->state_file); /* for other maps: its flows are gone */
+	}
+	if (a->ps.meta) {
+		a->out.seq_assigned = &a->ps.meta->seq_assigned;
+		a->out.seq_flushed = &a->ps.meta->seq_flushed;
+		sw_output_flush(&a->out);
+	}
 	a->rb = ring_buffer__new(bpf_map__fd(a->ld.skel->maps.events), on_record, a, NULL);
 	if (!a->rb) {
 		pr_warn("cannot map the ring buffer: %s\n", strerror(errno));
 		return EX_SW_UNAVAILABLE;
 	}
-	err = sw_ifaces_init(&a->ifs, &a->ld, o->tc_mode);
+	err = sw_ifaces_init(&a->ifs, &a->ld, o->tc_mode, a->ps.active ? a->ps.dir : NULL,
+			     a->ps.active && a->ps.keep);
 	if (err == -EOPNOTSUPP) {
 		pr_warn("this kernel has no tcx (it came in 6.6): use --tc-mode auto or clsact\n");
 		return EX_SW_UNAVAILABLE;
@@ -657,15 +749,35 @@ static int setup(struct agent *a)
 
 static void teardown(struct agent *a)
 {
+	bool clean = false;
+
 	if (a->ld.skel) {
-		/* Whatever is in flight still gets reported. */
 		if (a->rb)
 			ring_buffer__consume(a->rb);
-		expire(a, true);
+		if (a->ps.active && a->ps.keep && a->rb) {
+			/* Pinned: the next agent takes the open sessions back, and what
+			 * comes after this point waits for it in the ring. */
+			int err;
+
+			expire(a, false); /* what is due now is reported now */
+			err = sw_persist_save_sessions(&a->ps, &a->tbl, a->state_file);
+			if (err) {
+				pr_warn("cannot save the open sessions in %s (%s): reporting them now\n",
+					a->state_file, strerror(-err));
+				expire(a, true);
+			}
+			a->ps.meta->open_sessions = 0;
+			clean = true;
+		} else {
+			/* Whatever is in flight still gets reported. */
+			expire(a, true);
+			clean = true;
+		}
 	}
 	sw_ifaces_detach_all(&a->ifs);
 	ring_buffer__free(a->rb);
 	sw_loader_destroy(&a->ld);
+	sw_persist_close(&a->ps, clean);
 	sw_sessions_free(&a->tbl);
 	sw_evidence_free(&a->evidence);
 	sw_control_close(&a->ctl);
