@@ -185,7 +185,7 @@ VERSION := $(shell sed -n 's/^\#define SW_VERSION "\(.*\)"/\1/p' agent/agent.h)
 DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
 DEB := $(OUTPUT)/smtpwatch_$(VERSION)_$(DEB_ARCH).deb
 DEB_ROOT := $(OUTPUT)/deb-root
-DEB_INPUTS := $(OUTPUT)/smtpwatch scripts/deb/control scripts/deb/conffiles scripts/deb/postinst \
+DEB_INPUTS := $(OUTPUT)/smtpwatch scripts/deb/control scripts/deb/conffiles scripts/deb/postinst scripts/deb/prerm \
 	scripts/deb/smtpwatch.service scripts/deb/smtpwatch.json docs/smtpwatch.8 README.md \
 	$(wildcard docs/*.md) docs/event.schema.json
 .PHONY: install deb test-package
@@ -217,6 +217,7 @@ $(DEB): $(DEB_INPUTS)
 		-e "s/@SIZE@/$$(du -sk $(DEB_ROOT) | cut -f1)/" scripts/deb/control > $(DEB_ROOT)/DEBIAN/control
 	$(Q)install -m 0644 scripts/deb/conffiles $(DEB_ROOT)/DEBIAN/conffiles
 	$(Q)install -m 0755 scripts/deb/postinst $(DEB_ROOT)/DEBIAN/postinst
+	$(Q)install -m 0755 scripts/deb/prerm $(DEB_ROOT)/DEBIAN/prerm
 	$(Q)cd $(DEB_ROOT) && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | \
 		xargs -0 md5sum > DEBIAN/md5sums
 	$(Q)dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $@ >/dev/null

@@ -191,7 +191,7 @@ def test_deb_contents():
         expect(d in deps, f"Depends lacks {d}: {f.get('Depends')}")
     expect(int(f.get("Installed-Size", "0")) > 100, f"Installed-Size {f.get('Installed-Size')}")
     info = sh(f"dpkg-deb -I {deb}")
-    for member in ("conffiles", "md5sums", "postinst", "control"):
+    for member in ("conffiles", "md5sums", "postinst", "prerm", "control"):
         expect(re.search(rf"\s{member}\s", info), f"control archive lacks {member}")
     with tempfile.TemporaryDirectory() as d:
         sh(f"dpkg-deb -e {deb} {d}/DEBIAN && dpkg-deb -x {deb} {d}/root")
@@ -207,6 +207,14 @@ def test_deb_contents():
             cmds = re.findall(r"^\s*(\w[\w-]*)\s", p.read(), re.M)
         expect(set(cmds) <= {"set", "case", "configure", "if", "systemctl", "fi", "esac", "exit"},
                f"postinst runs more than systemctl: {sorted(set(cmds))}")
+        # The prerm stops the unit and removes what --pin left, on removal only.
+        expect(os.access(f"{d}/DEBIAN/prerm", os.X_OK), "prerm is executable")
+        with open(f"{d}/DEBIAN/prerm") as p:
+            prerm = p.read()
+        expect(re.search(r"^remove\|deconfigure\)", prerm, re.M) and "upgrade" not in
+               prerm.split("case", 1)[1].split("esac")[0].replace("on upgrade", ""),
+               "prerm acts on remove/deconfigure only")
+        expect("/usr/sbin/smtpwatch cleanup" in prerm, "prerm runs smtpwatch cleanup")
         with gzip.open(f"{d}/root/usr/share/man/man8/smtpwatch.8.gz", "rb") as m, \
                 open(os.path.join(ROOT, "docs", "smtpwatch.8"), "rb") as src:
             expect_eq(m.read(), src.read(), "the installed man page")
