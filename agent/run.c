@@ -250,6 +250,12 @@ static int on_record(void *ctx, void *data, size_t size)
 		const struct sw_close *c = data;
 
 		s = sw_session_find(&a->tbl, h->id);
+		if (!s && size >= sizeof(*c) && (c->reason & SW_CLOSE_RELEASE) &&
+		    !(h->id & SW_WIRE_ID_BIT) && a->nforget < a->forget_cap) {
+			/* A socket whose session an earlier agent had: its flow state goes too. */
+			a->forget[a->nforget++] = h->id;
+			break;
+		}
 		if (!s || size < sizeof(*c))
 			break;
 		s->closed |= c->reason;
