@@ -272,6 +272,28 @@ def test_cleanup_refused_while_running_and_unpinned_stop_leaves_nothing():
         expect(not os.path.exists(c.pin_dir), f"nothing left pinned: {pinned(c.pin_dir)}")
 
 
+def test_incompatible_build_starts_afresh():
+    """Pinned state from a build with another record layout is not trusted."""
+    with Case() as c:
+        a = c.agent.start()
+        a.stop()
+        meta = os.path.join(c.pin_dir, "meta")
+        dump = json.loads(sh(f"bpftool -j map dump pinned {meta}"))
+        value = [int(b, 16) for b in dump[0]["value"]]
+        value[8] ^= 0xff  # struct sw_meta.abi: another build's fingerprint
+        sh(f"bpftool map update pinned {meta} key hex 00 00 00 00 value hex "
+           + " ".join(f"{b:02x}" for b in value))
+        a.start()
+        expect("incompatible build" in a.stderr(), f"one sentence on stderr: {a.stderr()!r}")
+        _, st = a.status()
+        expect_eq(st["persist"]["pinned"], True, "pinned afresh")
+        expect_eq(st["persist"]["resumed"], False, "nothing resumed")
+        pid = swaks("after.upgrade.test")
+        a.wait_for(session_of(pid), what="a session after starting afresh")
+        expect(not any(get(e, "event.action") == "agent_resumed" for e in a.read_events()),
+               "no agent_resumed for a fresh start")
+
+
 def test_no_bpffs_runs_unpinned():
     with Case() as c:
         c.agent.pin_dir = "/tmp/not-a-bpf-fs-%d/smtpwatch" % os.getpid()
@@ -300,7 +322,7 @@ def main():
         for n in ("sigterm_restart_loses_nothing", "kill9_restart_counts_the_loss",
                   "pinned_enforcement_stays_until_cleanup",
                   "cleanup_refused_while_running_and_unpinned_stop_leaves_nothing",
-                  "no_bpffs_runs_unpinned"):
+                  "incompatible_build_starts_afresh", "no_bpffs_runs_unpinned"):
             print(f"SKIP {n}: {e}")
         return 0
     with Netns(NS) as n:
@@ -309,7 +331,7 @@ def main():
             return run_cases([test_sigterm_restart_loses_nothing, test_kill9_restart_counts_the_loss,
                               test_pinned_enforcement_stays_until_cleanup,
                               test_cleanup_refused_while_running_and_unpinned_stop_leaves_nothing,
-                              test_no_bpffs_runs_unpinned])
+                              test_incompatible_build_starts_afresh, test_no_bpffs_runs_unpinned])
 
 
 if __name__ == "__main__":
