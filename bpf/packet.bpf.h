@@ -192,7 +192,7 @@ static __always_inline int sw_parse_tcp(struct __sk_buff *skb, __u32 nh, struct 
 			if (bpf_skb_load_bytes(skb, l4, ext, sizeof(ext)))
 				return -1;
 			if (nexthdr == IPV6_FRAGMENT) {
-				/* Fixed 8 bytes; a fragment at a non-zero offset has no TCP header. */
+				/* Fixed 8 bytes; at a non-zero offset, no TCP header. */
 				if ((ext[2] << 8 | ext[3]) & 0xfff8)
 					return -1;
 				l4 += 8;

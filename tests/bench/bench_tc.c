@@ -436,8 +436,8 @@ int main(int argc, char **argv)
 			if (!err && (drain(&n) || n != setup[i].records))
 				err = -EINVAL;
 			if (err) {
-				fprintf(stderr, "bench_tc: setup frame %zu did not open its wire flow (%s)\n",
-					i, strerror(-err));
+				fprintf(stderr, "bench_tc: setup frame %zu failed or gave %s\n", i,
+					err == -EINVAL ? "the wrong records" : strerror(-err));
 				goto cleanup;
 			}
 		}
@@ -449,8 +449,8 @@ int main(int argc, char **argv)
 		int tc_ingress = bpf_program__fd(skel->progs.sw_tc_ingress);
 		int skb_egress = bpf_program__fd(skel->progs.sw_skb_egress);
 
-		add_case("tc_empty", "sw_tc_empty, TCP frame", tc_empty, &tcp_other, chunk, 0, TC_NEXT,
-			 NULL);
+		add_case("tc_empty", "sw_tc_empty, TCP frame", tc_empty, &tcp_other, chunk, 0,
+			 TC_NEXT, NULL);
 		add_case("tc_tcp_other", "sw_tc_egress, TCP ACK+64 B to :443", tc_egress, &tcp_other,
 			 chunk, 0, TC_NEXT, "tc_empty");
 		add_case("tc_udp", "sw_tc_egress, UDP 40 B to :53", tc_egress, &udp, chunk, 0, TC_NEXT,
