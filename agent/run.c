@@ -125,7 +125,7 @@ static void session_finish(struct agent *a, struct sw_session *s, bool in_table)
 	}
 	if (s->wire) {
 		forget_wire(a, s);
-	} else {
+	} else if (!(s->closed & SW_CLOSE_RELEASE)) { /* released: the kernel forgot it */
 		if (a->nforget == a->forget_cap) {
 			uint32_t cap = a->forget_cap ? a->forget_cap * 2 : 256;
 			uint64_t *f = realloc(a->forget, cap * sizeof(*f));
@@ -250,12 +250,6 @@ static int on_record(void *ctx, void *data, size_t size)
 		const struct sw_close *c = data;
 
 		s = sw_session_find(&a->tbl, h->id);
-		if (!s && size >= sizeof(*c) && (c->reason & SW_CLOSE_RELEASE) &&
-		    !(h->id & SW_WIRE_ID_BIT) && a->nforget < a->forget_cap) {
-			/* A socket whose session an earlier agent had: its flow state goes too. */
-			a->forget[a->nforget++] = h->id;
-			break;
-		}
 		if (!s || size < sizeof(*c))
 			break;
 		s->closed |= c->reason;

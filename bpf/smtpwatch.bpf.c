@@ -781,6 +781,11 @@ int sw_sock_release(struct bpf_sock *sk)
 		fs->closed |= SW_CLOSE_RELEASE;
 		emit_close(cookie, fs->closed);
 	}
+	/* No packet carries this cookie any more: the entry goes now, not when the
+	 * agent has reported the session, so a flood of short connections does not
+	 * fill the map (the agent forgets only flows that ended without a release). */
+	if (fs)
+		bpf_map_delete_elem(&flows, &cookie);
 	return 1;
 }
 
