@@ -32,7 +32,7 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
 # Pure userspace logic: no BPF, unit-tested without root.
-PURE_SRCS := agent/behaviour.c agent/smtp.c agent/community_id.c agent/textsafe.c agent/util.c agent/replies.c agent/helo_rules.c agent/timeparse.c agent/metrics.c agent/sdnotify.c agent/fileperm.c
+PURE_SRCS := agent/behaviour.c agent/smtp.c agent/community_id.c agent/textsafe.c agent/jsonw.c agent/util.c agent/replies.c agent/helo_rules.c agent/timeparse.c agent/metrics.c agent/sdnotify.c agent/fileperm.c
 AGENT_SRCS := $(filter-out $(PURE_SRCS),$(wildcard agent/*.c))
 PURE_OBJS := $(patsubst agent/%.c,$(OUTPUT)/agent/%.o,$(PURE_SRCS))
 AGENT_OBJS := $(patsubst agent/%.c,$(OUTPUT)/agent/%.o,$(AGENT_SRCS))

@@ -85,6 +85,44 @@ int sw_proc_cgroup(pid_t pid, char *buf, size_t len)
 	return ret;
 }
 
+int sw_cgroup_path_by_id(const char *root, uint64_t id, char *buf, size_t len)
+{
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h = { .fh = { .handle_bytes = sizeof(uint64_t), .handle_type = 0xfe /* FILEID_KERNFS */ } };
+	size_t rl = strlen(root);
+	char link[64], path[4096];
+	int mfd, fd, ret = 0;
+	ssize_t n;
+
+	memcpy(h.fh.f_handle, &id, sizeof(id));
+	mfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (mfd < 0)
+		return -errno;
+	fd = open_by_handle_at(mfd, &h.fh, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		close(mfd);
+		return ret;
+	}
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0) {
+		ret = -errno;
+	} else {
+		path[n] = 0;
+		/* Relative to the mount, as /proc/PID/cgroup says it: "/" for the root. */
+		if (strncmp(path, root, rl) || (path[rl] && path[rl] != '/'))
+			ret = -EXDEV;
+		else
+			snprintf(buf, len, "%s", path[rl] ? path + rl : "/");
+	}
+	close(fd);
+	close(mfd);
+	return ret;
+}
+
 /* The last run of exactly 64 hex digits in the path. */
 void sw_container_id(const char *cgroup, char *id, size_t len)
 {

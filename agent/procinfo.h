@@ -14,6 +14,12 @@ ssize_t sw_proc_cmdline(pid_t pid, char *buf, size_t len);
 /* /proc/PID/cgroup's v2 path ("0::/..."). */
 int sw_proc_cgroup(pid_t pid, char *buf, size_t len);
 /*
+ * The same path from the cgroup's id (what bpf_get_current_cgroup_id() gives),
+ * through a file handle on the cgroup2 mount at root: it needs no live process.
+ * 0 or -errno.
+ */
+int sw_cgroup_path_by_id(const char *root, uint64_t id, char *buf, size_t len);
+/*
  * Container id (64 hex digits) named by a cgroup path or leaf name, as docker,
  * containerd, cri-o and podman name their scopes; "" when there is none.
  */

@@ -7,11 +7,13 @@
 #include "evidence.h"
 #include "session.h"
 
-/* Read the host's identity (machine id, boot id) once, at start. */
-void sw_report_init(const struct sw_output *o);
+/* The host's identity (machine id, boot id) and the cgroup2 mount, once, at start. */
+void sw_report_init(const struct sw_output *o, const char *cgroup_mount);
 /* Executable of (pid, start) from the kernel's exec cache; 0 or -ENOENT. */
 typedef int (*sw_exec_lookup_fn)(void *ctx, uint32_t pid, uint64_t start_ns, char *buf,
 				 size_t len);
+/* Free the event writer's buffer, at exit. */
+void sw_report_fini(void);
 /* Fill the session's process fields from the connect record (and /proc if needed). */
 void sw_report_resolve(struct sw_session *s, sw_exec_lookup_fn lookup, void *ctx);
 /* process.entity_id: unique across pid reuse and reboots, stable across events. */

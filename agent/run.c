@@ -633,7 +633,7 @@ static int setup(struct agent *a)
 			pr_warn("cannot open the output %s: %s\n", o->output, strerror(-err));
 		return EX_SW_CONFIG;
 	}
-	sw_report_init(&a->out);
+	sw_report_init(&a->out, a->ld.cgroup_path);
 	if (sw_output_set_rotation(&a->out, o->rotate_size, o->rotate_keep)) {
 		pr_warn("%s\n", a->out.error);
 		return EX_SW_CONFIG;
@@ -784,6 +784,7 @@ static void teardown(struct agent *a)
 	if (a->have_syslog)
 		sw_syslog_close(&a->syslog, 1000); /* a second for the last events */
 	sw_output_close(&a->out);
+	sw_report_fini();
 	if (a->housefd >= 0)
 		close(a->housefd);
 	free(a->forget);

@@ -33,6 +33,7 @@ void session_release(struct sw_session *s)
 	}
 	free(s->exe);
 	free(s->args);
+	free(s->proc_json);
 	for (int i = 0; i < SW_MAX_ANCESTORS; i++)
 		free(s->anc_exe[i]);
 }
@@ -146,8 +147,15 @@ int sw_stream_put(struct sw_stream *st, uint32_t off, const uint8_t *data, uint3
 	if (end > st->alloc && stream_grow(st, end))
 		return -ENOMEM;
 	memcpy(st->buf + off, data, len);
-	for (uint32_t i = off; i < end; i++)
-		st->have[i / 8] |= 1u << (i % 8);
+	for (uint32_t i = off; i < end;) {
+		if (i % 8 == 0 && i + 8 <= end) { /* a whole bitmap byte at once */
+			st->have[i / 8] = 0xff;
+			i += 8;
+		} else {
+			st->have[i / 8] |= 1u << (i % 8);
+			i++;
+		}
+	}
 	if (end > st->end)
 		st->end = end;
 	if (!st->first_ns || ts_ns < st->first_ns)
@@ -159,6 +167,9 @@ uint32_t sw_stream_contiguous(const struct sw_stream *st)
 {
 	uint32_t i = 0;
 
+	/* Whole bitmap bytes first: a stream without holes is the common case. */
+	while (i + 8 <= st->end && st->have[i / 8] == 0xff)
+		i += 8;
 	while (i < st->end && (st->have[i / 8] & (1u << (i % 8))))
 		i++;
 	return i;

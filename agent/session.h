@@ -43,6 +43,7 @@ struct sw_session {
 	char container_id[65];
 	char unit[128];	      /* systemd unit from the cgroup path */
 	char entity_id[32];   /* process.entity_id */
+	char *proc_json; /* the event's process object, written once at resolve */
 	char *anc_exe[SW_MAX_ANCESTORS];
 };
 

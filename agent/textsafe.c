@@ -59,10 +59,23 @@ static size_t utf8_seq_len(const uint8_t *p, size_t avail)
 	return n;
 }
 
+int sw_text_unit(const uint8_t *p, size_t avail)
+{
+	size_t n = utf8_seq_len(p, avail);
+
+	/* NUL would end the C string; DEL and C1 act on terminals. */
+	if (n == 0)
+		return -1; /* resync on the next byte */
+	if (p[0] == 0 || p[0] == 0x7f || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0))
+		return -(int)n;
+	return (int)n;
+}
+
 char *sw_text_json(const uint8_t *p, size_t len)
 {
-	size_t i = 0, n;
+	size_t i = 0;
 	char *out, *o;
+	int n;
 
 	if (!p)
 		len = 0;
@@ -74,12 +87,9 @@ char *sw_text_json(const uint8_t *p, size_t len)
 		return NULL;
 	o = out;
 	while (i < len) {
-		n = utf8_seq_len(p + i, len - i);
-		/* NUL would end the C string; DEL and C1 act on terminals. */
-		if (n == 0 || p[i] == 0 || p[i] == 0x7f || (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
-			if (n == 0)
-				n = 1; /* resync on the next byte */
-			while (n--)
+		n = sw_text_unit(p + i, len - i);
+		if (n < 0) {
+			while (n++)
 				o = put_hex(o, p[i++]);
 			continue;
 		}

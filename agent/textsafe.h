@@ -17,6 +17,13 @@
 char *sw_text_json(const uint8_t *p, size_t len);
 
 /*
+ * The unit at p that sw_text_json() handles as a whole: n > 0, a safe UTF-8
+ * sequence of n bytes kept as is; n < 0, -n bytes each shown as "\xNN".
+ * For writers that escape into their own buffer (agent/jsonw.c).
+ */
+int sw_text_unit(const uint8_t *p, size_t avail);
+
+/*
  * Printable ASCII verbatim, '\' as "\\", every other byte as "\xNN".
  * NUL-terminates when outlen > 0, never cuts an escape in half.
  * Returns the number of characters written, not counting the NUL.
