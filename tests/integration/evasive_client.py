@@ -6,6 +6,9 @@
   evasive_client.py handoff HOST PORT HELO   connects, hands the socket to another process over a
                                              unix socket (SCM_RIGHTS), which speaks
   evasive_client.py sendfile HOST PORT HELO  sends its EHLO line with sendfile(2) from a file
+  evasive_client.py splice HOST PORT HELO    sends its EHLO line with splice(2) from a pipe
+  evasive_client.py pipelined HOST PORT HELO NOOP, RSET, EHLO, MAIL, RCPT and QUIT in one write,
+                                             without waiting for a reply (no STARTTLS)
   evasive_client.py v6hop HOST PORT HELO     IPv6 with a hop-by-hop options header in every packet
                                              (IPV6_HOPOPTS sticky option set before connect)
   evasive_client.py v6chain HOST PORT HELO   IPv6 with four extension headers in every packet:
@@ -116,6 +119,34 @@ elif mode == "sendfile":
             t.flush()
             os.sendfile(sock.fileno(), t.fileno(), 0, t.tell())
     converse(s, via_sendfile)
+elif mode == "splice":
+    s = connect()
+    print(json.dumps({"pid": os.getpid(), "speaker": os.getpid()}), flush=True)
+
+    def via_splice(sock):
+        line = f"EHLO {helo}\r\n".encode()
+        r, w = os.pipe()
+        os.write(w, line)
+        os.close(w)
+        left = len(line)
+        while left > 0:
+            n = os.splice(r, sock.fileno(), left)
+            if n <= 0:
+                sys.exit("splice sent nothing")
+            left -= n
+        os.close(r)
+    converse(s, via_splice)
+elif mode == "pipelined":
+    s = connect()
+    print(json.dumps({"pid": os.getpid(), "speaker": os.getpid()}), flush=True)
+    f = s.makefile("rb")
+    f.readline()  # banner
+    s.sendall(f"NOOP\r\nRSET\r\nEHLO {helo}\r\nMAIL FROM:<p@test.invalid>\r\n"
+              f"RCPT TO:<q@test.invalid>\r\nQUIT\r\n".encode())
+    # Read until the server closes after QUIT: every reply, bounded by the timeout.
+    while f.readline():
+        pass
+    s.close()
 elif mode == "v6hop":
     s = connect_v6([(socket.IPV6_HOPOPTS, PADN8)])
     print(json.dumps({"pid": os.getpid(), "speaker": os.getpid()}), flush=True)

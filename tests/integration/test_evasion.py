@@ -49,6 +49,16 @@ def test_helo_sent_with_sendfile():
     evade("sendfile", "sendfile.test.example")
 
 
+def test_helo_sent_with_splice():
+    evade("splice", "splice.test.example")
+
+
+def test_helo_after_pipelined_commands():
+    ev, _ = evade("pipelined", "pipelined.test.example")
+    expect_eq(get(ev, "smtp.mail_from"), "<p@test.invalid>", "smtp.mail_from after the HELO")
+    expect_eq(get(ev, "smtp.rcpt_to"), ["<q@test.invalid>"], "smtp.rcpt_to")
+
+
 URING = os.path.join(ROOT, "build", "tests", "uring_smtp")
 
 
@@ -151,6 +161,7 @@ def main():
 
 CASES = [test_comm_changed_with_prctl, test_fork_after_connect,
          test_socket_handed_over_unix_socket, test_helo_sent_with_sendfile,
+         test_helo_sent_with_splice, test_helo_after_pipelined_commands,
          test_ipv6_hop_by_hop_header, test_ipv6_extension_header_chain,
          test_connect_and_helo_through_io_uring]
 
