@@ -477,7 +477,10 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __
 	} else {
 		__builtin_memcpy(e->dst.addr, addr, 16);
 	}
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/* The process's name, not the calling thread's: an io_uring SQPOLL thread
+	 * (iou-sqp-PID) or a worker thread connects on behalf of the process. */
+	if (BPF_CORE_READ_STR_INTO(&e->comm, task, group_leader, comm) < 0)
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
 	name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
 	if (!name || bpf_probe_read_kernel_str(e->exe_name, sizeof(e->exe_name), name) < 0)
 		e->exe_name[0] = 0;

@@ -84,9 +84,10 @@ def test_connect_and_helo_through_io_uring():
     # or inline; with SQPOLL, in its submission thread: the same process either way.
     ev = uring("uring.test.example")
     expect_eq(get(ev, "process.name"), "uring_smtp", "process.name")
-    # With SQPOLL the connect runs in the process's "iou-sqp-PID" thread, whose comm
-    # is what the connect hook sees as the name; pid, executable and args are exact.
-    uring("sqpoll.test.example", "--sqpoll")
+    # With SQPOLL the connect runs in the process's "iou-sqp-PID" thread: the name
+    # is still the process's (its main thread's), not the thread's.
+    ev = uring("sqpoll.test.example", "--sqpoll")
+    expect_eq(get(ev, "process.name"), "uring_smtp", "process.name with SQPOLL")
 
 
 class Capture:
