@@ -35,7 +35,10 @@
 
 #define TICK_NS (200 * 1000000ULL)
 /* After a FIN/RST/close, wait this long for the last reordered bytes. */
-#define LINGER_NS (300 * 1000000ULL)
+#define LINGER_NS (100 * 1000000ULL)
+/* Under load the ring wakes us between ticks: report what is due then too,
+ * at most this often, so that closed sessions do not pile up in memory. */
+#define EXPIRE_MIN_NS (50 * 1000000ULL)
 
 enum { EP_RING = 1, EP_SIGNAL, EP_TIMER, EP_NETLINK, EP_SYSLOG, EP_HOUSE };
 
@@ -55,6 +58,7 @@ struct agent {
 	bool have_syslog;
 	struct sw_control ctl;
 	bool ticking, stop;
+	uint64_t last_expire; /* CLOCK_MONOTONIC */
 	int64_t mono_to_real;
 	uint64_t started_mono;
 	uint64_t *forget;
@@ -76,6 +80,9 @@ static void tick_arm(struct agent *a, bool on)
 {
 	struct itimerspec its = { 0 };
 
+	/* While we tick, a record that starts a session need not wake us (see
+	 * start_wakeup_flags() in the BPF side): one store to the mmapped .bss. */
+	a->ld.skel->bss->consumer_ticking = on;
 	if (on == a->ticking)
 		return;
 	if (on) {
@@ -277,6 +284,7 @@ static void expire(struct agent *a, bool all)
 	uint64_t idle = (uint64_t)a->opts->idle_timeout_s * 1000000000ULL;
 	struct sw_session *s = a->tbl.oldest, *next;
 
+	a->last_expire = now;
 	for (; s; s = next) {
 		next = s->next;
 		if (all || (s->closing && now >= s->deadline_ns) || now - s->last_ns >= idle)
@@ -290,8 +298,14 @@ static void expire(struct agent *a, bool all)
 	sw_output_reap(&a->out, 0);
 	if (a->ps.meta)
 		a->ps.meta->open_sessions = a->tbl.count;
-	if (!a->tbl.count && !sw_control_expire(&a->ctl, now) && !a->out.compressor)
-		tick_arm(a, false);
+	if (!a->tbl.count && !sw_control_expire(&a->ctl, now) && !a->out.compressor) {
+		/* Stop one tick after the kernel is told: a connect record whose
+		 * program still saw the flag set (no wakeup) is read on that tick. */
+		if (a->ld.skel->bss->consumer_ticking)
+			a->ld.skel->bss->consumer_ticking = 0;
+		else
+			tick_arm(a, false);
+	}
 }
 
 static cJSON *top_answer(struct agent *a);
@@ -752,6 +766,8 @@ static void teardown(struct agent *a)
 	bool clean = false;
 
 	if (a->ld.skel) {
+		/* Programs that outlive us (--pin) must wake the next agent. */
+		a->ld.skel->bss->consumer_ticking = 0;
 		if (a->rb)
 			ring_buffer__consume(a->rb);
 		if (a->ps.active && a->ps.keep && a->rb) {
@@ -872,6 +888,8 @@ int sw_run(struct sw_run_opts *o)
 			switch (evs[i].data.u32) {
 			case EP_RING:
 				ring_buffer__consume(a.rb);
+				if (sw_now_ns(CLOCK_MONOTONIC) - a.last_expire >= EXPIRE_MIN_NS)
+					expire(&a, false);
 				break;
 			case EP_SIGNAL:
 				on_signal(&a);
