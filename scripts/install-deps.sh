@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(clang llvm make gcc pkg-config libbpf-dev bpftool libelf-dev zlib1g-dev libcjson-dev
       iproute2 nftables rsyslog debootstrap tcpdump iperf3 postfix swaks curl python3 python3-aiosmtpd python3-jsonschema tmux
-      qemu-system-x86 busybox-static linux-image-cloud-amd64 cpio kmod zstd xz-utils)
+      qemu-system-x86 busybox-static linux-image-cloud-amd64 cpio kmod zstd xz-utils e2fsprogs)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
