@@ -28,7 +28,7 @@
 #endif
 
 #define META_MAGIC 0x534d545057415443ULL /* "SMTPWATC" */
-#define STATE_MAGIC 0x5357535441544531ULL /* "SWSTATE1" */
+#define STATE_MAGIC 0x5357535441544532ULL /* "SWSTATE2": bump when the file's layout changes */
 /* clsact filters of the agent carry this handle and priority (ifaces.c). */
 #define SW_TC_HANDLE 0x5357
 #define SW_TC_PRIO 0x5357
@@ -353,6 +353,8 @@ struct state_hdr {
 	uint64_t generation;
 	uint32_t conn_size;
 	uint32_t count;
+	uint32_t session_size; /* sizeof(struct sw_session): another agent build's file is not read */
+	uint32_t pad;
 };
 
 static int put(FILE *f, const void *p, size_t n)
@@ -439,7 +441,7 @@ int sw_persist_save_sessions(const struct sw_persist *p, const struct sw_session
 			     const char *path)
 {
 	struct state_hdr h = { STATE_MAGIC, SW_ABI_HASH, p->meta ? p->meta->generation : 0,
-			       sizeof(struct sw_connect), t->count };
+			       sizeof(struct sw_connect), t->count, sizeof(struct sw_session), 0 };
 	char tmp[4096];
 	FILE *f;
 	int err, fd;
@@ -562,7 +564,7 @@ long sw_persist_load_sessions(const struct sw_persist *p, struct sw_sessions *t,
 		return -ENOMEM;
 	}
 	if (get(f, &h, sizeof(h)) || h.magic != STATE_MAGIC || h.abi != SW_ABI_HASH ||
-	    h.conn_size != sizeof(struct sw_connect)) {
+	    h.conn_size != sizeof(struct sw_connect) || h.session_size != sizeof(struct sw_session)) {
 		fclose(f);
 		return -EPROTO;
 	}

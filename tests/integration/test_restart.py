@@ -189,6 +189,8 @@ def test_sigterm_restart_loses_nothing():
         expect_eq(get(ev, "smtp.helo"), "in-flight.restart.test", "HELO from before the restart")
         expect_eq(get(ev, "smtp.mail_from"), "<after-restart@test.invalid>", "MAIL FROM from after it")
         expect_eq(get(ev, "process.executable"), os.path.realpath(PY), "process.executable")
+        expect(get(ev, "process.entity_id") and get(ev, "process.parent.entity_id"),
+               f"entity ids kept across the restart: {get(ev, 'process')}")
         ev = a.wait_for(session_of(during), what="the session made while no agent ran")
         expect_eq(get(ev, "smtp.helo"), "while.down.restart.test", "queued session's HELO")
         for pid in (before, open_one.pid, during):
