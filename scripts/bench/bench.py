@@ -221,6 +221,14 @@ def cmd_flood(a):
            "parallel": a.parallel, "foreign": foreign_agents(a.agent_pid)}
     if p0:
         rec["start_mem"] = {k: p0.get(k) for k in ("vmhwm_kb", "vmrss_kb", "rssanon_kb", "bpf_map_rss_kb")}
+        # The peak of the flood, not of the BPF load before it (libbpf parses the
+        # kernel's BTF then): "5" resets VmHWM to the current RSS (proc(5)).
+        try:
+            with open(f"/proc/{cpu_pid}/clear_refs", "w") as f:
+                f.write("5")
+            rec["hwm_reset"] = True
+        except OSError:
+            rec["hwm_reset"] = False
     busy0 = sys_busy()
     if stats:
         stats.__enter__()
@@ -645,16 +653,22 @@ def cmd_report(a):
             peak = max(mem, key=lambda x: x["vmhwm_kb"])
             v = peak["vmhwm_kb"] * 1024 / 1e6
             st = [r["start_mem"] for r in on if r.get("start_mem")]
-            figs.append(fig("SMTP flood: agent peak RSS (VmHWM)", rnd(v, 1), "MB", "<= 12", v <= 12,
-                            note=f"10^6 bytes, fresh agent per flood; after the flood: VmRSS {peak['vmrss_kb']} kB of which "
-                                 f"the mmapped ring buffer {peak['bpf_map_rss_kb']} kB (its data pages are mapped twice) "
-                                 f"and RssAnon {peak['rssanon_kb']} kB; before the flood VmHWM "
-                                 f"{st[0]['vmhwm_kb'] if st else '?'} kB (load time)"))
+            reset = all(r.get("hwm_reset") for r in on if r.get("mem"))
+            ring_kb = peak["bpf_map_rss_kb"] or 0
+            figs.append(fig("SMTP flood: agent peak RSS during the flood (VmHWM)", rnd(v, 1), "MB", "<= 12", v <= 12,
+                            note=f"10^6 bytes, fresh agent per flood, "
+                                 + ("VmHWM reset just before the flood (so the BPF load is not in it); " if reset else
+                                    "VmHWM NOT reset (includes the BPF load); ")
+                                 + f"after the flood: VmRSS {peak['vmrss_kb']} kB of which the mmapped ring buffer "
+                                 f"{ring_kb} kB (libbpf maps its data pages twice, so they count twice: "
+                                 f"{(peak['vmhwm_kb'] - ring_kb // 2) * 1024 / 1e6:.1f} MB counting them once) "
+                                 f"and RssAnon {peak['rssanon_kb']} kB; at load time VmHWM reached "
+                                 f"{max(x['vmhwm_kb'] for x in st) if st else '?'} kB (libbpf reads the kernel's BTF)"))
     else:
         for n, u, g in (("SMTP flood: sessions reported / sessions sent", "ratio", "= 1.0"),
                         ("SMTP flood: kernel-side losses", "records", "= 0"),
                         ("SMTP flood: agent CPU per 1,000 sessions", "ms", "<= 15"),
-                        ("SMTP flood: agent peak RSS (VmHWM)", "MB", "<= 12")):
+                        ("SMTP flood: agent peak RSS during the flood (VmHWM)", "MB", "<= 12")):
             figs.append(missing(n, u, g, skips.get("flood", "no flood with the agent; see build/bench/run.log")))
 
     # 5. idle
