@@ -81,8 +81,10 @@ static void tick_arm(struct agent *a, bool on)
 	struct itimerspec its = { 0 };
 
 	/* While we tick, a record that starts a session need not wake us (see
-	 * start_wakeup_flags() in the BPF side): one store to the mmapped .bss. */
-	a->ld.skel->bss->consumer_ticking = on;
+	 * start_wakeup_flags() in the BPF side): a store to the mmapped .bss, only
+	 * when it changes (the programs on other CPUs read that cache line). */
+	if (a->ld.skel->bss->consumer_ticking != on)
+		a->ld.skel->bss->consumer_ticking = on;
 	if (on == a->ticking)
 		return;
 	if (on) {
