@@ -38,6 +38,7 @@
 
 #include "smtpwatch/events.h"
 #include "smtpwatch.skel.h"
+#include "../bpf/pkt_util.h"
 
 #define ETH_HLEN 14
 #define MAX_ROUNDS 50
@@ -73,20 +74,6 @@ static struct ring_buffer *rb;
 static uint64_t drained;
 static struct bench_case cases[MAX_CASES];
 static int ncases;
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
 
 /* Ethernet + IPv4 + TCP (proto 6) or UDP (proto 17) with a payload. */
 static void frame4(struct frame *f, uint8_t proto, const char *src, uint16_t sport,

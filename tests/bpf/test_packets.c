@@ -22,6 +22,7 @@
 #include "check.h"
 #include "smtpwatch/events.h"
 #include "smtpwatch.skel.h"
+#include "pkt_util.h"
 
 #define TC_ACT_UNSPEC ((uint32_t)-1) /* on to the next program (tcx's TCX_NEXT) */
 #define F_FIN 0x01
@@ -119,20 +120,6 @@ static struct flow reverse(const struct flow *f)
 	r.sport = f->dport;
 	r.dport = f->sport;
 	return r;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
 }
 
 /* Ethernet + IPv4/IPv6 + TCP (or UDP) frame into buf; returns its length. */
@@ -342,19 +329,7 @@ static int wire_state(const struct flow *f, struct sw_wire_state *ws)
 
 static uint64_t stat_sum(uint32_t idx)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *v, sum = 0;
-
-	if (ncpu <= 0)
-		return 0;
-	v = calloc(ncpu, sizeof(*v));
-	if (!v)
-		return 0;
-	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &idx, v))
-		for (int i = 0; i < ncpu; i++)
-			sum += v[i];
-	free(v);
-	return sum;
+	return stat_sum_fd(bpf_map__fd(skel->maps.stats), idx);
 }
 
 static bool addr_is(const struct sw_addr *a, const struct flow *f, bool src)

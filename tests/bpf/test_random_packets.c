@@ -31,6 +31,7 @@
 #include "check.h"
 #include "smtpwatch/events.h"
 #include "smtpwatch.skel.h"
+#include "pkt_util.h"
 
 #define TC_ACT_UNSPEC ((uint32_t)-1)
 #define SK_PASS 1
@@ -78,25 +79,6 @@ static void rnd_bytes(uint8_t *p, size_t n)
 		p += k;
 		n -= k;
 	}
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = v >> 24;
-	p[1] = v >> 16;
-	p[2] = v >> 8;
-	p[3] = v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 static uint32_t get32(const uint8_t *p)
@@ -852,19 +834,7 @@ static bool may_refuse(const uint8_t *f, uint32_t len)
 
 static uint64_t stat_sum(uint32_t idx)
 {
-	int ncpu = libbpf_num_possible_cpus();
-	uint64_t *v, sum = 0;
-
-	if (ncpu <= 0)
-		return 0;
-	v = calloc(ncpu, sizeof(*v));
-	if (!v)
-		return 0;
-	if (!bpf_map_lookup_elem(bpf_map__fd(skel->maps.stats), &idx, v))
-		for (int i = 0; i < ncpu; i++)
-			sum += v[i];
-	free(v);
-	return sum;
+	return stat_sum_fd(bpf_map__fd(skel->maps.stats), idx);
 }
 
 /* Empty the wire_flows map and the model together. */
