@@ -217,12 +217,61 @@ cJSON *sw_event_new(struct sw_output *o, const char *action, uint64_t epoch_ns)
 	return ev;
 }
 
+/*
+ * One line, given in up to three pieces (the writer's text around the sequence
+ * number), into the buffer, or on its own when it is larger than the buffer.
+ * Every line also goes to syslog when that is set.
+ */
+static int emit(struct sw_output *o, const char *a, size_t na, const char *b, size_t nb,
+		const char *c, size_t nc, int sev)
+{
+	size_t n = na + nb + nc;
+	char *line, *big = NULL;
+	int werr, ret = 0;
+
+	if (o->len + n + 1 > o->cap)
+		sw_output_flush(o);
+	if (o->len + n + 1 <= o->cap) {
+		line = o->buf + o->len;
+	} else { /* a line larger than the buffer: on its own */
+		big = malloc(n + 1);
+		if (!big) {
+			o->write_errors++;
+			return -ENOMEM;
+		}
+		line = big;
+	}
+	memcpy(line, a, na);
+	if (nb)
+		memcpy(line + na, b, nb);
+	if (nc)
+		memcpy(line + na + nb, c, nc);
+	line[n] = '\n';
+	if (o->syslog)
+		sw_syslog_send(o->syslog, line, n, 0, sev);
+	if (!big) {
+		o->len += n + 1;
+		o->pending++;
+		return 0;
+	}
+	if (o->fd < 0 || write_lines(o, big, n + 1, &werr) != n + 1) {
+		journal_state(o, o->fd < 0 ? EBADF : werr);
+		o->write_errors++;
+		ret = -EIO;
+	} else {
+		o->written++;
+		o->size += n + 1;
+	}
+	if (o->seq_flushed)
+		*o->seq_flushed = o->sequence;
+	free(big);
+	return ret;
+}
+
 int sw_output_write(struct sw_output *o, cJSON *ev)
 {
-	int sev;
+	int sev, ret;
 	char *line;
-	size_t n;
-	int ret = 0;
 
 	cJSON_AddNumberToObject(sw_obj(ev, "event"), "sequence", (double)++o->sequence);
 	if (o->seq_assigned)
@@ -234,34 +283,33 @@ int sw_output_write(struct sw_output *o, cJSON *ev)
 		o->write_errors++;
 		return -ENOMEM;
 	}
-	n = strlen(line);
-	if (o->syslog)
-		sw_syslog_send(o->syslog, line, n, 0, sev);
-	if (o->len + n + 1 > o->cap)
-		sw_output_flush(o);
-	if (o->len + n + 1 > o->cap) { /* a line larger than the buffer: on its own */
-		int werr;
-
-		line[n] = '\n';
-		if (o->fd < 0 || write_lines(o, line, n + 1, &werr) != n + 1) {
-			journal_state(o, o->fd < 0 ? EBADF : werr);
-			ret = -EIO;
-		} else {
-			o->written++;
-			o->size += n + 1;
-		}
-		if (o->seq_flushed)
-			*o->seq_flushed = o->sequence;
-	} else {
-		memcpy(o->buf + o->len, line, n);
-		o->buf[o->len + n] = '\n';
-		o->len += n + 1;
-		o->pending++;
-	}
-	if (ret)
-		o->write_errors++;
+	ret = emit(o, line, strlen(line), NULL, 0, NULL, 0, sev);
 	free(line);
 	return ret;
+}
+
+int sw_output_line(struct sw_output *o, const char *text, size_t len, size_t seq_at,
+		   const char *action)
+{
+	char seq[32] = ",\"sequence\":", tmp[20];
+	size_t n = 12, d = 0;
+	uint64_t v;
+
+	if (!text || seq_at > len) {
+		o->write_errors++;
+		return -ENOMEM;
+	}
+	v = ++o->sequence;
+	if (o->seq_assigned)
+		*o->seq_assigned = o->sequence;
+	do {
+		tmp[d++] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	while (d)
+		seq[n++] = tmp[--d];
+	return emit(o, text, seq_at, seq, n, text + seq_at, len - seq_at,
+		    sw_syslog_severity(action));
 }
 
 /*

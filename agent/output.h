@@ -46,6 +46,16 @@ void sw_output_close(struct sw_output *o);
 cJSON *sw_event_new(struct sw_output *o, const char *action, uint64_t epoch_ns);
 /* Writes one line and frees the event. */
 int sw_output_write(struct sw_output *o, cJSON *ev);
+/*
+ * Writes one line the caller wrote as text (the event writer of report.c, no
+ * tree): a whole JSON object, no newline. event.sequence is numbered here and
+ * inserted at seq_at, the offset of the closing brace of the event object, so
+ * that it stays gap-free and last in event as sw_output_write() writes it.
+ * action gives the syslog severity. text NULL (the writer ran out of memory):
+ * counted as a write error, no number used.
+ */
+int sw_output_line(struct sw_output *o, const char *text, size_t len, size_t seq_at,
+		   const char *action);
 void sw_output_flush(struct sw_output *o);
 /* Object at a dotted path, created as needed: "process.parent". */
 cJSON *sw_obj(cJSON *root, const char *dotted);
