@@ -15,7 +15,7 @@
 
 static const struct sw_output *ident; /* host id and boot id for entity ids */
 static struct jw w; /* the event writer: one buffer, grown once, reused */
-static void write_process(const struct sw_session *s);
+static void write_process(const struct sw_session *s, const char *key);
 
 static char cgroup_root[4096]; /* the cgroup2 mount, for paths by cgroup id */
 
@@ -174,39 +174,80 @@ void sw_report_resolve(struct sw_session *s, sw_exec_lookup_fn lookup, void *ctx
 	sw_container_id(s->cgroup[0] ? s->cgroup : c->cgroup_name, s->container_id,
 			sizeof(s->container_id));
 	unit_of(s->cgroup[0] ? s->cgroup : c->cgroup_name, s->unit, sizeof(s->unit));
-	write_process(s);
+	write_process(s, NULL);
 	if (jw_text(&w))
 		s->proc_json = strdup(jw_text(&w));
 	jw_reset(&w);
 }
 
 /*
- * The events are written as text by one reusable writer (jsonw.h): a cJSON tree
- * per event cost two allocations per field and printf/strtod per number. Only
- * the common head (sw_event_new: @timestamp, event.action, host) and the
- * sequence number stay with the output, which numbers and writes the line;
- * every other member is added to it as raw JSON text.
+ * Each event line is written as text by one reusable writer (jsonw.h), head to
+ * end, and handed to the output whole: a cJSON tree per event cost two
+ * allocations per field, printf/strtod per number, a print and a copy. The
+ * members come in the order the trees had, so the lines are the same bytes;
+ * the output numbers them (event.sequence, last in the event object).
  */
-/* The value just written in w becomes member key of obj. */
-static void take(cJSON *obj, const char *key)
-{
-	const char *t = jw_text(&w);
-
-	if (t && w.len)
-		cJSON_AddRawToObject(obj, key, t);
-	jw_reset(&w);
-}
-
-/* A scalar member of obj, written by the writer first. */
-#define RAW(obj, key, write)                                                                \
-	do {                                                                                \
-		write;                                                                      \
-		take(obj, key);                                                             \
-	} while (0)
+static size_t seq_at;	  /* where event.sequence goes: the event object's closing brace */
+static struct jw host_w;  /* the host object, the same in every event */
+static const struct sw_output *host_of;
 
 void sw_report_fini(void)
 {
 	jw_free(&w);
+	jw_free(&host_w);
+	host_of = NULL;
+}
+
+/* {"@timestamp":...,"event":{"action":...,"kind":...: the event object stays open. */
+static void head(const char *action, uint64_t epoch_ns, const char *kind, const char *type,
+		 const char *outcome)
+{
+	jw_reset(&w);
+	jw_obj(&w, NULL);
+	jw_time(&w, "@timestamp", epoch_ns);
+	jw_obj(&w, "event");
+	jw_str(&w, "action", action);
+	jw_str(&w, "kind", kind);
+	if (type)
+		jw_str(&w, "type", type);
+	if (outcome)
+		jw_str(&w, "outcome", outcome);
+}
+
+/* Closes the event object and writes host: name, id, boot.id. */
+static void head_end(const struct sw_output *o)
+{
+	seq_at = w.len;
+	jw_end(&w);
+	if (host_of != o || !jw_text(&host_w)) {
+		jw_reset(&host_w);
+		jw_obj(&host_w, NULL);
+		jw_str(&host_w, "name", o->host);
+		if (o->host_id[0])
+			jw_str(&host_w, "id", o->host_id);
+		if (o->boot_id[0]) {
+			jw_obj(&host_w, "boot");
+			jw_str(&host_w, "id", o->boot_id);
+			jw_end(&host_w);
+		}
+		jw_end(&host_w);
+		host_of = jw_text(&host_w) ? o : NULL;
+	}
+	if (host_of)
+		jw_raw(&w, "host", host_w.buf, host_w.len);
+	else
+		w.oom = true; /* no host object: the line would not be the contract's */
+}
+
+/* Closes the line and hands it to the output, which numbers and writes it. */
+static int finish(struct sw_output *o, const char *action)
+{
+	int ret;
+
+	jw_end(&w);
+	ret = sw_output_line(o, jw_text(&w), w.len, seq_at, action);
+	jw_reset(&w);
+	return ret;
 }
 
 static void cstr(const char *key, const char *s, size_t max)
@@ -243,11 +284,11 @@ static void write_parents(const struct sw_session *s)
 }
 
 /* The process object: the same for every event of the session, written once. */
-static void write_process(const struct sw_session *s)
+static void write_process(const struct sw_session *s, const char *key)
 {
 	const struct sw_connect *c = &s->conn;
 
-	jw_obj(&w, NULL);
+	jw_obj(&w, key);
 	jw_u64(&w, "pid", c->tgid);
 	jw_obj(&w, "thread");
 	jw_u64(&w, "id", c->tid);
@@ -272,44 +313,48 @@ static void write_process(const struct sw_session *s)
 	jw_end(&w);
 }
 
+/* A uid or gid: a string in ECS, "1000" (without snprintf, twice an event). */
+static void id_str(uint32_t v)
+{
+	char num[16], tmp[10];
+	size_t n = 0, d = 0;
+
+	do {
+		tmp[d++] = '0' + v % 10;
+		v /= 10;
+	} while (v);
+	num[n++] = '"';
+	while (d)
+		num[n++] = tmp[--d];
+	num[n++] = '"';
+	jw_raw(&w, "id", num, n);
+}
+
 /* process, user, group, container, systemd. */
-static void add_process(cJSON *ev, const struct sw_session *s)
+static void write_owner(const struct sw_session *s)
 {
 	const struct sw_connect *c = &s->conn;
 
-	if (s->proc_json) {
-		cJSON_AddRawToObject(ev, "process", s->proc_json);
-	} else {
-		write_process(s);
-		take(ev, "process");
-	}
-
-	{
-		char num[16]; /* ids are strings in ECS */
-
-		jw_obj(&w, NULL);
-		snprintf(num, sizeof(num), "%u", c->uid);
-		jw_str(&w, "id", num);
-		jw_str(&w, "name", sw_user_name(c->uid));
-		jw_end(&w);
-		take(ev, "user");
-		jw_obj(&w, NULL);
-		snprintf(num, sizeof(num), "%u", c->gid);
-		jw_str(&w, "id", num);
-		jw_end(&w);
-		take(ev, "group");
-	}
+	if (s->proc_json)
+		jw_raw(&w, "process", s->proc_json, strlen(s->proc_json));
+	else
+		write_process(s, "process");
+	jw_obj(&w, "user");
+	id_str(c->uid);
+	jw_str(&w, "name", sw_user_name(c->uid));
+	jw_end(&w);
+	jw_obj(&w, "group");
+	id_str(c->gid);
+	jw_end(&w);
 	if (s->container_id[0]) {
-		jw_obj(&w, NULL);
+		jw_obj(&w, "container");
 		jw_str(&w, "id", s->container_id);
 		jw_end(&w);
-		take(ev, "container");
 	}
 	if (s->unit[0]) {
-		jw_obj(&w, NULL);
+		jw_obj(&w, "systemd");
 		cstr("unit", s->unit, sizeof(s->unit));
 		jw_end(&w);
-		take(ev, "systemd");
 	}
 }
 
@@ -384,12 +429,13 @@ static void format_ip(const struct sw_addr *a, char *ip, size_t len)
 	}
 }
 
-static void write_endpoint(const struct sw_addr *a, bool bytes, uint32_t captured)
+static void write_endpoint(const char *key, const struct sw_addr *a, bool bytes,
+			   uint32_t captured)
 {
 	char ip[64];
 
 	format_ip(a, ip, sizeof(ip));
-	jw_obj(&w, NULL);
+	jw_obj(&w, key);
 	jw_str(&w, "ip", ip);
 	jw_u64(&w, "port", a->port);
 	if (bytes)
@@ -397,11 +443,11 @@ static void write_endpoint(const struct sw_addr *a, bool bytes, uint32_t capture
 	jw_end(&w);
 }
 
-static void add_network(cJSON *ev, const struct sw_session *s, bool full)
+static void write_network(const struct sw_session *s, bool full)
 {
 	char cid[COMMUNITY_ID_LEN];
 
-	jw_obj(&w, NULL);
+	jw_obj(&w, "network");
 	jw_str(&w, "type", s->dst.family == AF_INET ? "ipv4" : "ipv6");
 	jw_str(&w, "transport", "tcp");
 	if (full) {
@@ -413,70 +459,47 @@ static void add_network(cJSON *ev, const struct sw_session *s, bool full)
 			jw_str(&w, "community_id", cid);
 	}
 	jw_end(&w);
-	take(ev, "network");
-}
-
-/* The event object's own members, after the action the head has. */
-static void event_fields(cJSON *ev, const char *kind, const char *type, const char *outcome)
-{
-	cJSON *evt = sw_obj(ev, "event");
-
-	RAW(evt, "kind", jw_str(&w, NULL, kind));
-	if (type)
-		RAW(evt, "type", jw_str(&w, NULL, type));
-	if (outcome)
-		RAW(evt, "outcome", jw_str(&w, NULL, outcome));
 }
 
 int sw_report_denied(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real)
 {
-	cJSON *ev = sw_event_new(o, "connection_denied", s->conn.hdr.ts_ns + mono_to_real);
 	char msg[512], ip[64];
 
-	if (!ev)
-		return -ENOMEM;
-	event_fields(ev, "event", "denied", "failure");
-	add_process(ev, s);
-	jw_obj(&w, NULL);
+	head("connection_denied", s->conn.hdr.ts_ns + mono_to_real, "event", "denied", "failure");
+	head_end(o);
+	write_owner(s);
+	jw_obj(&w, "smtpwatch");
 	write_ours_process(s);
 	write_policy(&s->conn);
 	jw_end(&w);
-	take(ev, "smtpwatch");
-	write_endpoint(&s->dst, false, 0);
-	take(ev, "destination");
-	add_network(ev, s, false);
-	jw_obj(&w, NULL);
+	write_endpoint("destination", &s->dst, false, 0);
+	write_network(s, false);
+	jw_obj(&w, "rule");
 	jw_arr(&w, "name");
 	jw_str(&w, NULL, "POLICY_DEFAULT_DENY");
 	jw_end(&w);
 	jw_end(&w);
-	take(ev, "rule");
 	sw_format_addr(s->dst.family == AF_INET ? AF_INET : AF_INET6, s->dst.addr, ip, sizeof(ip));
 	snprintf(msg, sizeof(msg), "connect() to %s port %u refused with EPERM: pid %u is not an allowed mailer",
 		 ip, s->dst.port, s->conn.tgid);
-	cJSON_AddStringToObject(ev, "message", msg);
-	return sw_output_write(o, ev);
+	jw_str(&w, "message", msg);
+	return finish(o, "connection_denied");
 }
 
 int sw_report_connect(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real)
 {
-	cJSON *ev = sw_event_new(o, "connection_attempted", s->conn.hdr.ts_ns + mono_to_real);
-
-	if (!ev)
-		return -ENOMEM;
-	event_fields(ev, "event", "start", NULL);
-	add_process(ev, s);
-	jw_obj(&w, NULL);
+	head("connection_attempted", s->conn.hdr.ts_ns + mono_to_real, "event", "start", NULL);
+	head_end(o);
+	write_owner(s);
+	jw_obj(&w, "smtpwatch");
 	write_ours_process(s);
 	if (s->conn.flags & SW_CONN_MAPPED_V4)
 		jw_bool(&w, "v4_mapped", true);
 	write_policy(&s->conn);
 	jw_end(&w);
-	take(ev, "smtpwatch");
-	write_endpoint(&s->dst, false, 0);
-	take(ev, "destination");
-	add_network(ev, s, false);
-	return sw_output_write(o, ev);
+	write_endpoint("destination", &s->dst, false, 0);
+	write_network(s, false);
+	return finish(o, "connection_attempted");
 }
 
 static void write_rule(const char *name, void *ctx)
@@ -485,11 +508,11 @@ static void write_rule(const char *name, void *ctx)
 	jw_str(&w, NULL, name);
 }
 
-static void add_smtp(cJSON *ev, const struct sw_evidence *e)
+static void write_smtp(const struct sw_evidence *e)
 {
 	const struct smtp_dialogue *d = &e->d;
 
-	jw_obj(&w, NULL);
+	jw_obj(&w, "smtp");
 	if (d->helo_verb[0]) {
 		jw_str(&w, "helo_verb", d->helo_verb);
 		jw_bytes(&w, "helo", d->helo.p, d->helo.len);
@@ -532,13 +555,11 @@ static void add_smtp(cJSON *ev, const struct sw_evidence *e)
 			}
 	}
 	jw_end(&w);
-	take(ev, "smtp");
-	jw_obj(&w, NULL);
+	jw_obj(&w, "rule");
 	jw_arr(&w, "name");
 	sw_evidence_rules(e, write_rule, NULL);
 	jw_end(&w);
 	jw_end(&w);
-	take(ev, "rule");
 }
 
 int sw_report_session(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real,
@@ -548,21 +569,19 @@ int sw_report_session(struct sw_output *o, const struct sw_session *s, int64_t m
 	uint64_t end = (s->close_ns ? s->close_ns : s->last_ns) + mono_to_real;
 	uint32_t clen = sw_stream_contiguous(&s->st[SW_DIR_CLIENT]);
 	uint32_t slen = sw_stream_contiguous(&s->st[SW_DIR_SERVER]);
-	cJSON *ev = sw_event_new(o, s->wire ? "smtp_unattributed" : "smtp_session", start), *evt;
+	const char *action = s->wire ? "smtp_unattributed" : "smtp_session";
 	bool proc = !s->wire && s->have_conn;
 
-	if (!ev)
-		return -ENOMEM;
-	event_fields(ev, "event", "end", NULL);
-	evt = sw_obj(ev, "event");
-	RAW(evt, "start", jw_time(&w, NULL, start));
-	RAW(evt, "end", jw_time(&w, NULL, end));
-	RAW(evt, "duration", jw_u64(&w, NULL, end > start ? end - start : 0));
-	RAW(evt, "risk_score", jw_int(&w, NULL, e->score));
+	head(action, start, "event", "end", NULL);
+	jw_time(&w, "start", start);
+	jw_time(&w, "end", end);
+	jw_u64(&w, "duration", end > start ? end - start : 0);
+	jw_int(&w, "risk_score", e->score);
+	head_end(o);
 	if (proc)
-		add_process(ev, s);
+		write_owner(s);
 
-	jw_obj(&w, NULL);
+	jw_obj(&w, "smtpwatch");
 	if (proc)
 		write_ours_process(s);
 	if (clen < s->st[0].end || slen < s->st[1].end)
@@ -576,96 +595,88 @@ int sw_report_session(struct sw_output *o, const struct sw_session *s, int64_t m
 	if (s->have_conn)
 		write_policy(&s->conn);
 	jw_end(&w);
-	take(ev, "smtpwatch");
 
 	/* No SYN seen (the connect failed): no source at all. */
-	if (s->have_src) {
-		write_endpoint(&s->src, true, clen);
-		take(ev, "source");
-	}
-	write_endpoint(&s->dst, true, slen);
-	take(ev, "destination");
-	add_network(ev, s, true);
-	add_smtp(ev, e);
+	if (s->have_src)
+		write_endpoint("source", &s->src, true, clen);
+	write_endpoint("destination", &s->dst, true, slen);
+	write_network(s, true);
+	write_smtp(e);
 	if (s->wire && ifname) {
-		jw_obj(&w, NULL);
+		jw_obj(&w, "observer");
 		jw_obj(&w, "egress");
 		jw_obj(&w, "interface");
 		jw_str(&w, "name", ifname);
 		jw_end(&w);
 		jw_end(&w);
 		jw_end(&w);
-		take(ev, "observer");
 	}
-	return sw_output_write(o, ev);
+	return finish(o, action);
 }
 
-static void add_time(cJSON *obj, const char *key, uint64_t epoch_ns)
-{
-	char ts[64];
-
-	sw_format_time(epoch_ns, ts, sizeof(ts));
-	cJSON_AddStringToObject(obj, key, ts);
-}
-
-/* Once per process and window: rare, so a plain cJSON tree. */
+/* Once per process and window. */
 int sw_report_alert(struct sw_output *o, const struct sw_session *s, int64_t mono_to_real,
 		    const struct sw_evidence *e, const struct bhv_table *bhv)
 {
 	const struct bhv_proc *p = e->proc;
 	uint64_t now = (s->close_ns ? s->close_ns : s->last_ns) + mono_to_real;
 	uint64_t window = (uint64_t)bhv->cfg.window_s * 1000000000ULL;
-	cJSON *ev = sw_event_new(o, "smtp_alert", now), *a, *arr;
 	char msg[512], ip[64];
 	int ndest;
 
-	if (!ev || !p)
+	if (!p)
 		return -ENOMEM;
-	cJSON_AddStringToObject(sw_obj(ev, "event"), "kind", "alert");
-	cJSON_AddNumberToObject(sw_obj(ev, "event"), "risk_score", e->score);
-	add_process(ev, s);
-	a = sw_obj(ev, "smtpwatch"); /* a tree here: smtpwatch.alert goes in it too */
-	cJSON_AddStringToObject(a, "exec_source", exec_source(s));
-	if (s->cgroup[0])
-		RAW(a, "cgroup", cstr(NULL, s->cgroup, sizeof(s->cgroup)));
-	RAW(a, "cgroup_id", jw_u64(&w, NULL, s->conn.cgroup_id));
+	head("smtp_alert", now, "alert", NULL, NULL);
+	jw_int(&w, "risk_score", e->score);
+	head_end(o);
+	write_owner(s);
+	jw_obj(&w, "smtpwatch");
+	write_ours_process(s);
 	ndest = bhv_dests_in_window(bhv, p, now);
-	a = sw_obj(ev, "smtpwatch.alert");
-	cJSON_AddNumberToObject(a, "window_s", bhv->cfg.window_s);
-	cJSON_AddNumberToObject(a, "sessions", p->sessions_total);
-	cJSON_AddNumberToObject(a, "sessions_in_window", bhv_sessions_in_window(bhv, p, now, window));
-	cJSON_AddNumberToObject(a, "destinations_in_window", ndest);
-	arr = cJSON_AddArrayToObject(a, "destinations");
+	jw_obj(&w, "alert");
+	jw_u64(&w, "window_s", bhv->cfg.window_s);
+	jw_u64(&w, "sessions", p->sessions_total);
+	jw_u64(&w, "sessions_in_window", bhv_sessions_in_window(bhv, p, now, window));
+	jw_int(&w, "destinations_in_window", ndest);
+	jw_arr(&w, "destinations");
 	for (int i = 0; i < p->n_dests; i++) {
-		cJSON *d = cJSON_CreateObject();
-
 		sw_format_addr(p->dests[i].family, p->dests[i].addr, ip, sizeof(ip));
-		cJSON_AddStringToObject(d, "ip", ip);
-		cJSON_AddNumberToObject(d, "port", p->dests[i].port);
-		cJSON_AddItemToArray(arr, d);
+		jw_obj(&w, NULL);
+		jw_str(&w, "ip", ip);
+		jw_u64(&w, "port", p->dests[i].port);
+		jw_end(&w);
 	}
-	arr = cJSON_AddArrayToObject(a, "helos");
+	jw_end(&w);
+	jw_arr(&w, "helos");
 	for (int i = 0; i < p->n_helos; i++)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(p->helos[i].text));
-	cJSON_AddNumberToObject(a, "replies_rejected", p->rejected_total);
-	arr = cJSON_AddArrayToObject(a, "rejections");
+		jw_str(&w, NULL, p->helos[i].text);
+	jw_end(&w);
+	jw_u64(&w, "replies_rejected", p->rejected_total);
+	jw_arr(&w, "rejections");
 	for (int i = 0; i < p->n_rejects; i++)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(p->rejects[i]));
-	arr = cJSON_AddArrayToObject(a, "listed_on");
+		jw_str(&w, NULL, p->rejects[i]);
+	jw_end(&w);
+	jw_arr(&w, "listed_on");
 	for (int i = 0; i < p->n_lists; i++)
-		cJSON_AddItemToArray(arr, cJSON_CreateString(p->lists[i]));
-	arr = cJSON_AddArrayToObject(sw_obj(ev, "rule"), "name");
+		jw_str(&w, NULL, p->lists[i]);
+	jw_end(&w);
+	jw_time(&w, "first_seen", p->first_ns);
+	jw_time(&w, "last_seen", p->last_ns);
+	jw_end(&w);
+	jw_end(&w);
+	jw_obj(&w, "rule");
+	jw_arr(&w, "name");
 	for (int i = 0; i < HELO_RULE_MAX; i++)
 		if (p->helo_rules_seen & (1u << i))
-			cJSON_AddItemToArray(arr, cJSON_CreateString(helo_rule_name(i)));
+			jw_str(&w, NULL, helo_rule_name(i));
 	for (int i = 0; i < BHV_RULE_MAX; i++)
 		if (p->rules_seen & (1u << i))
-			cJSON_AddItemToArray(arr, cJSON_CreateString(bhv_rule_name(i)));
-	add_time(a, "first_seen", p->first_ns);
-	add_time(a, "last_seen", p->last_ns);
+			jw_str(&w, NULL, bhv_rule_name(i));
+	jw_end(&w);
+	jw_end(&w);
 	snprintf(msg, sizeof(msg),
 		 "pid %u (%s) opened %u SMTP sessions to %d destinations, %u replies refused, risk %d",
 		 p->pid, p->name, p->sessions_total, ndest, p->rejected_total, e->score);
-	cJSON_AddStringToObject(ev, "message", msg);
-	return sw_output_write(o, ev);
+	jw_str(&w, "message", msg);
+	return finish(o, "smtp_alert");
 }
