@@ -59,17 +59,19 @@ def settled_lines(base, timeout=10):
 
 
 def wait_sessions(pid, n, timeout=30):
+    def count(lines):
+        return sum(get(ev, "event.action") == "smtp_session" and get(ev, "process.pid") == pid
+                   for ev in map(json.loads, lines))
+
     deadline = time.time() + timeout
-    while True:
-        got = 0
-        for raw in journal_lines(agent.events):
-            ev = json.loads(raw)
-            got += get(ev, "event.action") == "smtp_session" and get(ev, "process.pid") == pid
-        if got >= n or time.time() > deadline:
-            break
+    while time.time() < deadline:
+        try:
+            if count(journal_lines(agent.events)) >= n:
+                break
+        except FileNotFoundError:  # a rotation renamed it between listing and opening
+            pass
         time.sleep(0.3)
-    return sum(get(ev, "event.action") == "smtp_session" and get(ev, "process.pid") == pid
-               for ev in map(json.loads, settled_lines(agent.events)))
+    return count(settled_lines(agent.events))
 
 
 def test_rotation_under_flood_loses_nothing():

@@ -4,9 +4,9 @@
 # /boot/vmlinuz-6.1.*-cloud-amd64 under qemu (TCG: no KVM needed) on a Debian 12 root
 # filesystem (tests/kernels/vm_rootfs.sh, cached in build/kernels/) and runs
 # `tests/run.sh bpf integration` there, on a copy of this tree with the very
-# build/smtpwatch and build/tests/* built here. Each verdict comes back
-# over the serial console as it is printed, its name prefixed with "6.1:" so that it counts
-# apart from the host's. The VM has no network device: its traffic stays inside it.
+# build/smtpwatch and build/tests/* built here. Each verdict comes back over the serial
+# console as it is printed, its name prefixed with "6.1:" so that it counts apart from
+# the host's. The VM has no network device: its traffic stays inside it.
 # Usage: tests/kernels/test_suite_6_1.sh [GROUP...]   (default: bpf integration)
 # Environment: VM_TIMEOUT (seconds for the whole run, default 2400), VM_MEM (MiB, 2048),
 # VM_SCRIPT (a bash script run in the tree in the VM instead of tests/run.sh: to debug).
@@ -46,6 +46,8 @@ out=$root/build/kernels
 mkdir -p "$out" && run=$(mktemp -d "$out/suite.XXXXXX") ||
 	fail_all "cannot create a run directory in $out"
 trap 'rm -rf "$run"' EXIT
+# Runs cut short by a signal leave theirs; none lasts an hour.
+find "$out" -maxdepth 1 -name 'suite.*' -mmin +120 -exec rm -rf {} + 2>/dev/null
 img=$(tests/kernels/vm_rootfs.sh "$kver" 2>"$run/rootfs.err") ||
 	fail_all "no root filesystem: $(tail -n 3 "$run/rootfs.err" | tr '\n' ' ')"
 t_rootfs=$((SECONDS - t0))

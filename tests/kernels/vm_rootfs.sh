@@ -33,7 +33,9 @@ pkgs+=($deps)
 # The Debian packages that own each shared library the built programs load, so the
 # same binaries run unchanged in the VM.
 libs=$(for b in build/smtpwatch build/tests/*; do
-	[ -f "$b" ] && [ -x "$b" ] && ldd "$b" 2>/dev/null | grep -o '=> /[^ ]*' | cut -c4-
+	if [ -f "$b" ] && [ -x "$b" ]; then
+		ldd "$b" 2>/dev/null | grep -o '=> /[^ ]*' | cut -c4- || true # static: none
+	fi
 done | xargs -r readlink -f | sort -u)
 libpkgs=()
 for lib in $libs; do
