@@ -171,15 +171,21 @@ void jw_bytes(struct jw *w, const char *key, const void *data, size_t len)
 	if (!p)
 		len = 0;
 	while (i < len) {
-		size_t run = 0;
+		size_t start = i;
 		int n;
 
-		/* Printable ASCII and C0 controls other than NUL: JSON escaping only. */
-		while (i + run < len && p[i + run] && p[i + run] < 0x7f)
-			run++;
-		if (run) {
-			esc_ascii(w, (const char *)p + i, run);
-			i += run;
+		/* Printable ASCII but '"' and '\\': as is, in one pass (most bytes). */
+		while (i < len && p[i] >= 32 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
+			i++;
+		if (i > start) {
+			put(w, (const char *)p + start, i - start);
+			continue;
+		}
+		/* C0 controls other than NUL, '"', '\\': JSON escaping only. */
+		while (i < len && p[i] && (p[i] < 32 || p[i] == '"' || p[i] == '\\'))
+			i++;
+		if (i > start) {
+			esc_ascii(w, (const char *)p + start, i - start);
 			continue;
 		}
 		n = sw_text_unit(p + i, len - i);
