@@ -45,7 +45,7 @@ static const char usage_run[] =
 	"  -S, --socket PATH        control socket (default " SW_DEFAULT_SOCKET ")\n"
 	"      --socket-group NAME  let this group use the control socket too (0660)\n"
 	"  -p, --ports LIST         watched TCP ports, comma separated (default 25,465,587,2525)\n"
-	"      --ring-size BYTES    kernel ring buffer, power of two, K/M/G suffixes (default 4M)\n"
+	"      --ring-size BYTES    kernel ring buffer, power of two, K/M/G suffixes (default 2M)\n"
 	"      --max-sessions N     sessions tracked at once before the oldest is closed (default 4096)\n"
 	"      --idle-timeout SECS  report a session that stays silent this long (default 60)\n"
 	"      --alert-threshold N  alert when a session scores N or more (default 70)\n"
@@ -329,7 +329,7 @@ static int build_opts(struct sw_run_opts *o, char *err, size_t errlen)
 		.rotate_keep = 5,
 		.ports = { 25, 465, 587, 2525 },
 		.nports = 4,
-		.ring_bytes = 4 << 20,
+		.ring_bytes = 2 << 20,
 		.max_sessions = 4096,
 		.idle_timeout_s = 60,
 		.argc = o->argc,

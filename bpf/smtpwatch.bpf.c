@@ -43,7 +43,7 @@ const volatile __u64 wakeup_bytes = 256 * 1024;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 * 1024 * 1024);
+	__uint(max_entries, 2 * 1024 * 1024);
 } events SEC(".maps");
 
 struct {

@@ -733,11 +733,11 @@ def cmd_report(a):
             f"{r['tag']} at {r['rate']:.0f}/s ({sum(r['losses'].get(k, 0) for k in KERNEL_LOSSES)} records, "
             f"{r.get('reported')}/{r['sent']} reported)" for r in lossy)) if lossy else \
             "; no flood with the agent lost anything: the rate is the machine's limit, a lower bound for the ring"
-        figs.append(fig("highest session rate with zero losses (4 MiB ring)", rnd(best, 0), "sessions/s",
+        figs.append(fig("highest session rate with zero losses (default 2 MiB ring)", rnd(best, 0), "sessions/s",
                         "no loss at any rate", not lossy,
                         note=f"over all {len(agent_floods)} floods with the agent; ramp: {steps}{lossnote}"))
     else:
-        figs.append(missing("highest session rate with zero losses (4 MiB ring)", "sessions/s",
+        figs.append(missing("highest session rate with zero losses (default 2 MiB ring)", "sessions/s",
                             "no loss at any rate", "ramp not run; see build/bench/run.log"))
     lat = [r for r in raw if r.get("kind") == "latency"]
     name = "delay kernel close timestamp -> line in the file, p99"
