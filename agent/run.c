@@ -877,6 +877,9 @@ int sw_run(struct sw_run_opts *o)
 	ret = setup(&a);
 	if (!ret)
 		sw_sd_notify("READY=1");
+	/* What queued while no agent ran woke nobody: read it now. */
+	if (!ret && a.ps.resumed)
+		ring_buffer__consume(a.rb);
 	while (!ret && !a.stop) {
 		struct epoll_event evs[8];
 		int n = epoll_wait(a.epfd, evs, 8, -1);
