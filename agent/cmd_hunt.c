@@ -605,8 +605,18 @@ static int hunt_journal(struct hunt_ctx *c, const char *base)
 	free(pat);
 	if (r == GLOB_NOSPACE)
 		err = -ENOMEM;
-	for (size_t i = 0; !r && !err && i < g.gl_pathc; i++)
-		err = hunt_file(c, g.gl_pathv[i], false);
+	for (size_t i = 0; !r && !err && i < g.gl_pathc; i++) {
+		const char *f = g.gl_pathv[i];
+		size_t fl = strlen(f);
+		bool compressed = false;
+
+		/* PATH.1 beside PATH.1.gz: the compressor has just renamed the whole .gz
+		 * into place and not yet removed PATH.1. Read the lines once. */
+		for (size_t j = 0; j < g.gl_pathc && !compressed; j++)
+			compressed = !strncmp(g.gl_pathv[j], f, fl) && !strcmp(g.gl_pathv[j] + fl, ".gz");
+		if (!compressed)
+			err = hunt_file(c, f, false);
+	}
 	globfree(&g);
 	if (!err && c->files == before) {
 		fprintf(stderr, "smtpwatch: hunt: no journal at %s: name the files, or give --journal PATH\n",

@@ -130,6 +130,16 @@ def test_journal_rotations_in_time_order():
         expect(".json.1" not in err and ".gz" not in err, f"clean files are not reported: {err!r}")
 
 
+def test_rotation_caught_mid_compression():
+    """PATH.1 and the finished PATH.1.gz side by side for a moment: each line once."""
+    with Journal() as j:
+        with open(j.base + ".1", "rb") as src, gzip.open(j.base + ".1.gz", "wb") as dst:
+            dst.write(src.read())
+        r = hunt("--helo", HELO, "--at", AT, "--journal", j.base)
+        expect_eq(r.returncode, 0, f"exit code ({r.stderr!r})")
+        expect_eq(seqs(r), ALL, "the rotated file's sessions once, not twice")
+
+
 def test_named_files_any_order():
     with Journal() as j:
         r = hunt("--helo", HELO, "--at", AT, j.base + ".2.gz", j.base, j.base + ".1")
@@ -333,7 +343,7 @@ def on_terminal(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(run_cases([test_journal_rotations_in_time_order, test_named_files_any_order,
+    sys.exit(run_cases([test_journal_rotations_in_time_order, test_rotation_caught_mid_compression, test_named_files_any_order,
                         test_window_edges, test_dst_and_pid_filters, test_helo_case_and_contains,
                         test_time_forms, test_no_match_exit_1, test_usage_errors,
                         test_missing_and_unreadable_input, test_truncated_and_corrupt_gzip,
