@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <net/if.h>
 #include <linux/if_arp.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -167,6 +168,32 @@ static void iface_attach(struct sw_ifaces *x, int ifindex, const char *name, uns
 	pr_debug("attached to %s (%s)\n", name, sw_tc_mode_name(x->mode));
 }
 
+/* The agent's clsact filters on one interface, both directions: how many went. */
+static int detach_filters(int ifindex)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex);
+	int n = 0;
+
+	for (int d = 0; d < 2; d++) {
+		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SW_TC_HANDLE, .priority = SW_TC_PRIO);
+
+		hook.attach_point = d ? BPF_TC_EGRESS : BPF_TC_INGRESS;
+		n += !bpf_tc_detach(&hook, &opts);
+	}
+	return n;
+}
+
+int sw_ifaces_remove_filters(void)
+{
+	struct if_nameindex *ifs = if_nameindex();
+	int n = 0;
+
+	for (struct if_nameindex *i = ifs; i && i->if_index; i++)
+		n += detach_filters(i->if_index);
+	if_freenameindex(ifs);
+	return n;
+}
+
 static void iface_detach(struct sw_ifaces *x, struct sw_iface *f, bool gone)
 {
 	if (!f->attached)
@@ -186,13 +213,7 @@ static void iface_detach(struct sw_ifaces *x, struct sw_iface *f, bool gone)
 	} else if (!gone && !x->keep) {
 		DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = f->ifindex);
 
-		for (int d = 0; d < 2; d++) {
-			DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SW_TC_HANDLE,
-					    .priority = SW_TC_PRIO);
-
-			hook.attach_point = d ? BPF_TC_EGRESS : BPF_TC_INGRESS;
-			bpf_tc_detach(&hook, &opts);
-		}
+		detach_filters(f->ifindex);
 		if (f->created_qdisc) {
 			hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 			bpf_tc_hook_destroy(&hook);

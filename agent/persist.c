@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <bpf/libbpf.h>
 #include "smtpwatch.skel.h"
 #include "log.h"
+#include "ifaces.h"
 #include "persist.h"
 #include "session.h"
 #include "util.h"
@@ -29,9 +29,6 @@
 
 #define META_MAGIC 0x534d545057415443ULL /* "SMTPWATC" */
 #define STATE_MAGIC 0x5357535441544532ULL /* "SWSTATE2": bump when the file's layout changes */
-/* clsact filters of the agent carry this handle and priority (ifaces.c). */
-#define SW_TC_HANDLE 0x5357
-#define SW_TC_PRIO 0x5357
 
 int sw_persist_path(const struct sw_persist *p, const char *name, char *buf, size_t len)
 {
@@ -299,8 +296,7 @@ void sw_persist_close(struct sw_persist *p, bool clean)
 
 int sw_persist_cleanup(const char *dir, const char *state_file, bool quiet)
 {
-	struct if_nameindex *ifs = if_nameindex();
-	int fd, pins = 0, filters = 0;
+	int fd, pins = 0, filters;
 
 	libbpf_set_print(NULL); /* "no such filter" on most interfaces is the normal case */
 
@@ -310,34 +306,21 @@ int sw_persist_cleanup(const char *dir, const char *state_file, bool quiet)
 			fprintf(stderr, "smtpwatch: an agent is running with the state pinned in %s: stop it first\n",
 				dir);
 			close(fd);
-			if_freenameindex(ifs);
 			return EX_SW_UNAVAILABLE;
 		}
 		pins = unpin_all(dir);
 		if (rmdir(dir) && errno != ENOENT) {
 			fprintf(stderr, "smtpwatch: cannot remove %s: %s\n", dir, strerror(errno));
 			close(fd);
-			if_freenameindex(ifs);
 			return EX_SW_UNAVAILABLE;
 		}
 		close(fd);
 	} else if (errno != ENOENT) {
 		fprintf(stderr, "smtpwatch: cannot open %s: %s\n", dir, strerror(errno));
-		if_freenameindex(ifs);
 		return errno == EACCES || errno == EPERM ? EX_SW_NOPERM : EX_SW_UNAVAILABLE;
 	}
 	/* clsact filters are not links: they stay until removed by handle. */
-	for (struct if_nameindex *i = ifs; i && i->if_index; i++) {
-		for (int d = 0; d < 2; d++) {
-			DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = i->if_index,
-					    .attach_point = d ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-			DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SW_TC_HANDLE,
-					    .priority = SW_TC_PRIO);
-
-			filters += !bpf_tc_detach(&hook, &opts);
-		}
-	}
-	if_freenameindex(ifs);
+	filters = sw_ifaces_remove_filters();
 	if (state_file)
 		unlink(state_file);
 	if (!quiet)
