@@ -191,6 +191,17 @@ class SmtpSink:
         self.p.wait()
 
 
+def runnable(cases):
+    """False, after a SKIP line for every case, when the file cannot run here (not root)."""
+    try:
+        need_root()
+    except Skip as e:
+        for c in cases:
+            print(f"SKIP {c.__name__}: {e}", flush=True)
+        return False
+    return True
+
+
 def run_cases(cases):
     """Run each case; print its verdict. Returns the exit code for the file."""
     failed = 0

@@ -9,8 +9,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (PY, ROOT, Agent, Netns, Skip, SmtpSink, check_schema, expect, expect_eq, get,
-                     need_root, run_cases, session_of, sh)
+from harness import (runnable, PY, ROOT, Agent, Netns, Skip, SmtpSink, check_schema, expect,
+                     expect_eq, get, run_cases, session_of, sh)
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "evasive_client.py")
 ns = agent = None
@@ -145,11 +145,7 @@ def test_ipv6_extension_header_chain():
 
 def main():
     global ns, agent
-    try:
-        need_root()
-    except Skip as e:
-        for c in CASES:
-            print(f"SKIP {c.__name__}: {e}")
+    if not runnable(CASES):
         return 0
     with Netns("swt-evade") as n, SmtpSink(n, "127.0.0.1:2525"), SmtpSink(n, "[::1]:2525"), \
             Agent() as a:

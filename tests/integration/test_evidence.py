@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (check_schema, PY, Agent, Netns, Skip, expect, expect_eq, get, need_root, run_cases,
+from harness import (runnable, check_schema, PY, Agent, Netns, expect, expect_eq, get, run_cases,
                      session_of, sh)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -87,11 +87,7 @@ def test_submission_client_scores_low():
 
 def main():
     global ns, agent
-    try:
-        need_root()
-    except Skip as e:
-        for c in CASES:
-            print(f"SKIP {c.__name__}: {e}")
+    if not runnable(CASES):
         return 0
     with Netns(NS) as n:
         servers = [n.popen([PY, os.path.join(HERE, "mx_server.py"), str(port), "40"],

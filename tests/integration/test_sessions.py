@@ -8,7 +8,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (check_schema, PY, Agent, Netns, Skip, SmtpSink, expect, expect_eq, get, need_root,
+from harness import (runnable, check_schema, PY, Agent, Netns, SmtpSink, expect, expect_eq, get,
                      run_cases, session_of)
 
 CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "smtp_client.py")
@@ -145,11 +145,7 @@ def test_hostile_helo_escaped():
 
 def main():
     global agent, ns
-    try:
-        need_root()
-    except Skip as e:
-        for c in CASES:
-            print(f"SKIP {c.__name__}: {e}")
+    if not runnable(CASES):
         return 0
     with Netns(NS) as n, SmtpSink(n, "127.0.0.1:2525"), SmtpSink(n, "[::1]:2525"), Agent() as a:
         ns, agent = n, a

@@ -13,7 +13,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (AGENT, PY, Agent, Netns, Skip, expect, expect_eq, get, need_root, run_cases,
+from harness import (runnable, AGENT, PY, Agent, Netns, Skip, expect, expect_eq, get, run_cases,
                      session_of, sh)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -369,11 +369,7 @@ def test_silent_client_does_not_stall():
 
 def main():
     global ns, agent
-    try:
-        need_root()
-    except Skip as e:
-        for c in CASES:
-            print(f"SKIP {c.__name__}: {e}")
+    if not runnable(CASES):
         return 0
     rc = 0
     with Netns(NS) as n:
