@@ -24,19 +24,8 @@ fail_all() {
 	exit 1
 }
 
-[ "$(id -u)" -eq 0 ] || skip_all "needs root (device nodes in the initramfs, /boot readable)"
-command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 missing (Debian package qemu-system-x86)"
-kernel=$(ls /boot/vmlinuz-6.1*cloud* 2>/dev/null | sort -V | tail -n 1)
-[ -n "$kernel" ] || skip_all "no /boot/vmlinuz-6.1*cloud* (Debian package linux-image-cloud-amd64 on Debian 12)"
-kver=${kernel#/boot/vmlinuz-}
-moddir=/lib/modules/$kver
-[ -f "$moddir/modules.dep" ] || skip_all "$moddir/modules.dep missing for $kernel"
-busybox=
-for b in /bin/busybox /usr/bin/busybox; do
-	# The applets run before any library is there: only a static busybox will do.
-	if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox=$b; break; fi
-done
-[ -n "$busybox" ] || skip_all "no static busybox (Debian package busybox-static)"
+. tests/kernels/vm_kernel.sh
+find_vm_kernel "device nodes in the initramfs, /boot readable"
 for t in python3 cpio gzip gcc ldd; do
 	command -v "$t" >/dev/null || fail_all "$t missing: run scripts/install-deps.sh"
 done

@@ -22,19 +22,8 @@ t0=$SECONDS
 skip_all() { echo "SKIP $tag:suite: $*"; exit 0; }
 fail_all() { echo "FAIL $tag:suite: $*"; exit 1; }
 
-[ "$(id -u)" -eq 0 ] || skip_all "needs root (debootstrap, device nodes, /boot readable)"
-command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 missing (Debian package qemu-system-x86)"
-kernel=$(ls /boot/vmlinuz-6.1*cloud* 2>/dev/null | sort -V | tail -n 1)
-[ -n "$kernel" ] || skip_all "no /boot/vmlinuz-6.1*cloud* (Debian package linux-image-cloud-amd64 on Debian 12)"
-kver=${kernel#/boot/vmlinuz-}
-moddir=/lib/modules/$kver
-[ -f "$moddir/modules.dep" ] || skip_all "$moddir/modules.dep missing for $kernel"
-busybox=
-for b in /bin/busybox /usr/bin/busybox; do
-	# The initramfs runs before any library is there: only a static busybox will do.
-	if [ -x "$b" ] && ! ldd "$b" >/dev/null 2>&1; then busybox=$b; break; fi
-done
-[ -n "$busybox" ] || skip_all "no static busybox (Debian package busybox-static)"
+. tests/kernels/vm_kernel.sh
+find_vm_kernel "debootstrap, device nodes, /boot readable"
 for t in python3 cpio gzip mke2fs debugfs debootstrap; do
 	command -v "$t" >/dev/null || fail_all "$t missing: run scripts/install-deps.sh"
 done
