@@ -108,7 +108,31 @@ static int attach_tcx(struct sw_ifaces *x, struct sw_iface *f)
 	return 0;
 }
 
-static int attach_clsact(struct sw_iface *f)
+/*
+ * With a pin directory, a clsact qdisc the agent created is remembered there (an
+ * empty pinned map named qdisc_IFINDEX), so that the agent that takes over, or
+ * `smtpwatch cleanup`, removes it as its own.
+ */
+static void qdisc_mark_path(const char *pin_dir, int ifindex, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/qdisc_%d", pin_dir, ifindex);
+}
+
+static void qdisc_mark(const struct sw_ifaces *x, const struct sw_iface *f)
+{
+	char path[512];
+	int fd;
+
+	qdisc_mark_path(x->pin_dir, f->ifindex, path, sizeof(path));
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "sw_qdisc", 4, 4, 1, NULL);
+	if (fd < 0)
+		return;
+	if (bpf_obj_pin(fd, path))
+		pr_debug("cannot pin %s: %s\n", path, strerror(errno));
+	close(fd);
+}
+
+static int attach_clsact(struct sw_ifaces *x, struct sw_iface *f)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = f->ifindex,
 			    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
@@ -117,6 +141,15 @@ static int attach_clsact(struct sw_iface *f)
 	if (err && err != -EEXIST)
 		return err;
 	f->created_qdisc = !err;
+	if (x->pin_dir) {
+		char path[512];
+
+		qdisc_mark_path(x->pin_dir, f->ifindex, path, sizeof(path));
+		if (f->created_qdisc)
+			qdisc_mark(x, f);
+		else if (!access(path, F_OK))
+			f->created_qdisc = true; /* an earlier agent of ours made it */
+	}
 	for (int d = 0; d < 2; d++) {
 		DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SW_TC_HANDLE, .priority = SW_TC_PRIO,
 				    .flags = BPF_TC_F_REPLACE);
@@ -156,7 +189,7 @@ static void iface_attach(struct sw_ifaces *x, int ifindex, const char *name, uns
 	}
 	f->prog_fd[0] = bpf_program__fd(l2 ? s->progs.sw_tc_ingress : s->progs.sw_tc_ingress_l3);
 	f->prog_fd[1] = bpf_program__fd(l2 ? s->progs.sw_tc_egress : s->progs.sw_tc_egress_l3);
-	err = x->mode == SW_TC_TCX ? attach_tcx(x, f) : attach_clsact(f);
+	err = x->mode == SW_TC_TCX ? attach_tcx(x, f) : attach_clsact(x, f);
 	if (err) {
 		x->attach_failures++;
 		snprintf(f->error, sizeof(f->error), "%s", strerror(-err));
@@ -183,13 +216,23 @@ static int detach_filters(int ifindex)
 	return n;
 }
 
-int sw_ifaces_remove_filters(void)
+int sw_ifaces_remove_filters(const char *pin_dir)
 {
 	struct if_nameindex *ifs = if_nameindex();
 	int n = 0;
 
-	for (struct if_nameindex *i = ifs; i && i->if_index; i++)
+	for (struct if_nameindex *i = ifs; i && i->if_index; i++) {
+		char path[512];
+
 		n += detach_filters(i->if_index);
+		qdisc_mark_path(pin_dir, i->if_index, path, sizeof(path));
+		if (!access(path, F_OK)) {
+			DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = i->if_index,
+					    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+
+			bpf_tc_hook_destroy(&hook); /* the agent created it */
+		}
+	}
 	if_freenameindex(ifs);
 	return n;
 }

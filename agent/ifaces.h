@@ -44,8 +44,11 @@ int sw_ifaces_init(struct sw_ifaces *x, struct sw_loader *l, enum sw_tc_mode wan
 void sw_ifaces_netlink(struct sw_ifaces *x);
 void sw_ifaces_detach_all(struct sw_ifaces *x);
 const char *sw_tc_mode_name(enum sw_tc_mode m);
-/* The agent's clsact filters on every interface, for `smtpwatch cleanup`: how many went. */
-int sw_ifaces_remove_filters(void);
+/*
+ * The agent's clsact filters on every interface, for `smtpwatch cleanup`, and the
+ * clsact qdiscs that pin_dir says the agent created: how many filters went.
+ */
+int sw_ifaces_remove_filters(const char *pin_dir);
 /* Number of live interfaces whose attachment failed. */
 int sw_ifaces_failed(const struct sw_ifaces *x);
 

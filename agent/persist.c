@@ -296,7 +296,7 @@ void sw_persist_close(struct sw_persist *p, bool clean)
 
 int sw_persist_cleanup(const char *dir, const char *state_file, bool quiet)
 {
-	int fd, pins = 0, filters;
+	int fd, pins = 0, filters = -1;
 
 	libbpf_set_print(NULL); /* "no such filter" on most interfaces is the normal case */
 
@@ -308,6 +308,9 @@ int sw_persist_cleanup(const char *dir, const char *state_file, bool quiet)
 			close(fd);
 			return EX_SW_UNAVAILABLE;
 		}
+		/* clsact filters are not links: they stay until removed by handle; and the
+		 * qdiscs the agent created are marked in the directory: before unpinning. */
+		filters = sw_ifaces_remove_filters(dir);
 		pins = unpin_all(dir);
 		if (rmdir(dir) && errno != ENOENT) {
 			fprintf(stderr, "smtpwatch: cannot remove %s: %s\n", dir, strerror(errno));
@@ -319,8 +322,8 @@ int sw_persist_cleanup(const char *dir, const char *state_file, bool quiet)
 		fprintf(stderr, "smtpwatch: cannot open %s: %s\n", dir, strerror(errno));
 		return errno == EACCES || errno == EPERM ? EX_SW_NOPERM : EX_SW_UNAVAILABLE;
 	}
-	/* clsact filters are not links: they stay until removed by handle. */
-	filters = sw_ifaces_remove_filters();
+	if (filters < 0)
+		filters = sw_ifaces_remove_filters(dir);
 	if (state_file)
 		unlink(state_file);
 	if (!quiet)
