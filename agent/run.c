@@ -34,8 +34,16 @@
 #include "util.h"
 
 #define TICK_NS (200 * 1000000ULL)
-/* After a FIN/RST/close, wait this long for the last reordered bytes. */
-#define LINGER_NS (100 * 1000000ULL)
+/*
+ * A closed session is reported once the ring has been read through, from a
+ * point this long after its close was seen: records reserved on another CPU
+ * just before the close (a reply in softirq) are committed by then, and any
+ * pass that starts later reads them. After a FIN alone the peer may still send
+ * (its reply to QUIT takes a round trip): the wait is longer. A released socket
+ * or a reset flow captures nothing more.
+ */
+#define LINGER_NS (10 * 1000000ULL)
+#define LINGER_FIN_NS (100 * 1000000ULL)
 /* Under load the ring wakes us between ticks: report what is due then too,
  * at most this often, so that closed sessions do not pile up in memory. */
 #define EXPIRE_MIN_NS (50 * 1000000ULL)
@@ -59,6 +67,7 @@ struct agent {
 	struct sw_control ctl;
 	bool ticking, stop;
 	uint64_t last_expire; /* CLOCK_MONOTONIC */
+	uint64_t read_from;   /* when the last whole pass over the ring began */
 	int64_t mono_to_real;
 	uint64_t started_mono;
 	uint64_t *forget;
@@ -265,10 +274,16 @@ static int on_record(void *ctx, void *data, size_t size)
 		if (!s->close_ns)
 			s->close_ns = h->ts_ns;
 		s->last_ns = h->ts_ns;
-		/* The first close sets the deadline: the event is out within 2 s of it. */
-		if (!s->closing) {
+		/* The first close sets the deadline (the event is out within 2 s of
+		 * it); a release or reset brings it forward. */
+		{
+			uint64_t d = sw_now_ns(CLOCK_MONOTONIC) +
+				     (c->reason & (SW_CLOSE_RELEASE | SW_CLOSE_RST) ? LINGER_NS
+										   : LINGER_FIN_NS);
+
+			if (!s->closing || d < s->deadline_ns)
+				s->deadline_ns = d;
 			s->closing = true;
-			s->deadline_ns = sw_now_ns(CLOCK_MONOTONIC) + LINGER_NS;
 		}
 		break;
 	}
@@ -280,6 +295,15 @@ static int on_record(void *ctx, void *data, size_t size)
 	return 0;
 }
 
+/* Reads what the ring holds, and notes when this pass began (see LINGER_NS). */
+static void consume(struct agent *a)
+{
+	uint64_t t = sw_now_ns(CLOCK_MONOTONIC);
+
+	if (ring_buffer__consume(a->rb) >= 0)
+		a->read_from = t;
+}
+
 static void expire(struct agent *a, bool all)
 {
 	uint64_t now = sw_now_ns(CLOCK_MONOTONIC);
@@ -289,7 +313,8 @@ static void expire(struct agent *a, bool all)
 	a->last_expire = now;
 	for (; s; s = next) {
 		next = s->next;
-		if (all || (s->closing && now >= s->deadline_ns) || now - s->last_ns >= idle)
+		if (all || (s->closing && a->read_from >= s->deadline_ns) ||
+		    now - s->last_ns >= idle)
 			session_finish(a, s, true);
 	}
 	if (a->nforget) {
@@ -771,7 +796,7 @@ static void teardown(struct agent *a)
 		/* Programs that outlive us (--pin) must wake the next agent. */
 		a->ld.skel->bss->consumer_ticking = 0;
 		if (a->rb)
-			ring_buffer__consume(a->rb);
+			consume(a);
 		if (a->ps.active && a->ps.keep && a->rb) {
 			/* Pinned: the next agent takes the open sessions back, and what
 			 * comes after this point waits for it in the ring. */
@@ -879,7 +904,7 @@ int sw_run(struct sw_run_opts *o)
 		sw_sd_notify("READY=1");
 	/* What queued while no agent ran woke nobody: read it now. */
 	if (!ret && a.ps.resumed)
-		ring_buffer__consume(a.rb);
+		consume(&a);
 	while (!ret && !a.stop) {
 		struct epoll_event evs[8];
 		int n = epoll_wait(a.epfd, evs, 8, -1);
@@ -892,7 +917,7 @@ int sw_run(struct sw_run_opts *o)
 		for (int i = 0; i < n; i++) {
 			switch (evs[i].data.u32) {
 			case EP_RING:
-				ring_buffer__consume(a.rb);
+				consume(&a);
 				if (sw_now_ns(CLOCK_MONOTONIC) - a.last_expire >= EXPIRE_MIN_NS)
 					expire(&a, false);
 				break;
@@ -905,7 +930,7 @@ int sw_run(struct sw_run_opts *o)
 				if (read(a.timerfd, &ticks, sizeof(ticks)) < 0)
 					break;
 				/* Data records do not wake us: collect them now. */
-				ring_buffer__consume(a.rb);
+				consume(&a);
 				clock_sync(&a);
 				expire(&a, false);
 				break;
