@@ -47,6 +47,15 @@ def client(host, helo, as_user=None, cmd=None):
     return p.pid, p.returncode, err
 
 
+def in_cgroup(cg, helo):
+    """The smtplib client started inside cgroup directory cg; returns (pid, rc, stderr)."""
+    sh_cmd = f'echo $$ > {cg}/cgroup.procs && exec ip netns exec swt-pcli "$@"'
+    p = subprocess.Popen(["sh", "-c", sh_cmd, "sh", PY, CLIENT, "smtplib", MX, "25", helo],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _, err = p.communicate(timeout=20)
+    return p.pid, p.returncode, err
+
+
 def denied_event(agent, pid):
     return agent.wait_for(lambda e: get(e, "event.action") == "connection_denied"
                           and get(e, "process.pid") == pid, what=f"connection_denied for {pid}")
@@ -175,15 +184,51 @@ def test_scripts_uids_and_cgroups():
         expect_eq(get(ev, "smtpwatch.policy.matched"), "uid", "matched")
         inner = os.path.join(CG, "worker")
         os.makedirs(inner, exist_ok=True)
-        sh_cmd = f'echo $$ > {inner}/cgroup.procs && exec ip netns exec swt-pcli "$@"'
-        p = subprocess.Popen(["sh", "-c", sh_cmd, "sh", PY, CLIENT, "smtplib", MX, "25",
-                              "cgroup.test.example"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-        _, err = p.communicate(timeout=20)
-        expect_eq(p.returncode, 0, f"allowed cgroup (a sub-cgroup of it): {err[-200:]}")
-        ev = a.wait_for(session_of(p.pid), what="cgroup session")
+        pid, rc, err = in_cgroup(inner, "cgroup.test.example")
+        expect_eq(rc, 0, f"allowed cgroup (a sub-cgroup of it): {err[-200:]}")
+        ev = a.wait_for(session_of(pid), what="cgroup session")
         expect_eq(get(ev, "smtpwatch.policy.matched"), "cgroup", "matched")
         os.rmdir(inner)
+        expect_eq(a.stop(), 0, "exit code")
+
+
+def test_units_resolved_at_start_and_on_reload():
+    # A unit's cgroup is found by its name wherever its slice is, and processes in
+    # cgroups below it count too (a service's helpers, a template instance's workers).
+    slice_ = os.path.join(CG, "swtest.slice")
+    unit = os.path.join(slice_, "swtest-mailer.service")
+    worker = os.path.join(unit, "worker")
+    cfg = write_config("units.json", policy("enforce", units=["swtest-mailer.service"]))
+    with Agent(["--config", cfg]) as a:
+        st = a.status()[1]["policy"]
+        expect("swtest-mailer.service has no cgroup" in st.get("warning", ""),
+               f"a unit not running is named in status: {st.get('warning')!r}")
+        os.makedirs(worker)
+        try:
+            pid, rc, err = in_cgroup(worker, "early.test.example")
+            expect(rc != 0 and "Operation not permitted" in err,
+                   f"before a reload the new unit is not known: rc {rc} {err[-120:]!r}")
+            sighup(a)
+            expect("warning" not in a.status()[1]["policy"], "the warning goes once the unit runs")
+            for cg, helo in ((unit, "unit.test.example"), (worker, "worker.test.example")):
+                pid, rc, err = in_cgroup(cg, helo)
+                expect_eq(rc, 0, f"a process of the unit ({cg}): {err[-200:]}")
+                ev = a.wait_for(session_of(pid), what=f"session from {cg}")
+                expect_eq(get(ev, "smtpwatch.policy.matched"), "cgroup", "matched")
+                expect_eq(get(ev, "smtp.helo"), helo, "smtp.helo")
+            # A cgroup of another name beside it is not the unit.
+            other = os.path.join(slice_, "swtest-other.service")
+            os.makedirs(other)
+            pid, rc, err = in_cgroup(other, "other.test.example")
+            expect(rc != 0 and "Operation not permitted" in err,
+                   f"another unit is refused: rc {rc} {err[-120:]!r}")
+            denied_event(a, pid)
+        finally:
+            for d in (worker, unit, os.path.join(slice_, "swtest-other.service"), slice_):
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
         expect_eq(a.stop(), 0, "exit code")
 
 
@@ -239,7 +284,7 @@ def main():
 
 CASES = [test_bad_config_exits_78_naming_the_key, test_enforce_denies_unapproved_client,
          test_monitor_reports_would_deny_and_reload_flips, test_scripts_uids_and_cgroups,
-         test_stop_and_crash_fail_open]
+         test_units_resolved_at_start_and_on_reload, test_stop_and_crash_fail_open]
 
 if __name__ == "__main__":
     sys.exit(main())
