@@ -74,7 +74,8 @@ def mirror():
                         return m.group(1)
         except FileNotFoundError:
             pass
-    return "http://deb.debian.org/debian"
+    raise Skip(f"apt has no source for Debian {SUITE} here (/etc/apt/sources.list*): "
+               "nothing to debootstrap from")
 
 
 def debian_root():
