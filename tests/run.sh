@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # Runs every test program and sums their "PASS name" / "FAIL name" / "SKIP name"
 # lines. A program that dies without saying FAIL counts as one failure.
-# Usage: tests/run.sh [unit|bpf|fuzz|integration|kernels]...   (default: all of them)
+# Usage: tests/run.sh [unit|bpf|fuzz|integration|asan|kernels]...   (default: all of them;
+# group "systemd" runs only in the VM that tests/kernels/test_unit_systemd_6_1.sh boots)
 set -u
 cd "$(dirname "$0")/.."
 groups=("$@")
@@ -81,6 +82,9 @@ for g in "${groups[@]}"; do
 			*) run_one "$t" timeout 2700 bash "$t" ;;
 			esac
 		done ;;
+	systemd)
+		# Only inside the VM that boots systemd (tests/kernels/test_unit_systemd_6_1.sh).
+		run_one tests/kernels/systemd_unit.py timeout 900 /usr/bin/python3 tests/kernels/systemd_unit.py ;;
 	*) echo "unknown test group $g" >&2; exit 64 ;;
 	esac
 done

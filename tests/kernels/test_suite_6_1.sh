@@ -7,7 +7,8 @@
 # build/smtpwatch and build/tests/* built here. Each verdict comes back over the serial
 # console as it is printed, its name prefixed with "6.1:" so that it counts apart from
 # the host's. The VM has no network device: its traffic stays inside it.
-# Usage: tests/kernels/test_suite_6_1.sh [GROUP...]   (default: bpf integration)
+# Usage: tests/kernels/test_suite_6_1.sh [GROUP...]   (default: bpf integration; "systemd"
+# alone boots systemd as PID 1 instead: see test_unit_systemd_6_1.sh)
 # Environment: VM_TIMEOUT (seconds for the whole run, default 2400), VM_MEM (MiB, 2048),
 # VM_SCRIPT (a bash script run in the tree in the VM instead of tests/run.sh: to debug).
 set -u
@@ -50,7 +51,7 @@ src=$run/tree
 mkdir -p "$src/build"
 tar -C "$root" --exclude=./.git --exclude=./build --exclude='__pycache__' -cf - . |
 	tar -C "$src" -xf - || fail_all "cannot copy the tree"
-(cd "$root/build" && tar -cf - smtpwatch ./*.bpf.o ./*.skel.h agent tests 2>/dev/null) |
+(cd "$root/build" && tar -cf - smtpwatch ./*.bpf.o ./*.skel.h ./*.deb agent tests 2>/dev/null) |
 	tar -C "$src/build" -xf - || fail_all "cannot copy build/"
 find "$src/build" -exec touch -h {} + || fail_all "cannot touch build outputs"
 if [ -n "${VM_SCRIPT:-}" ]; then
@@ -226,10 +227,12 @@ if [ -n "$problem" ]; then
 		sed 's/^/#   ran: /'
 fi
 # Kept for a look afterwards: the last run's console and the VM's build/test.log.
-cp "$log" "$out/suite-6.1-console.log"
-debugfs -R "cat /build/test.log" "$run/tree.img" > "$out/suite-6.1-test.log" 2>/dev/null
+keep=suite
+[ "${groups[*]}" = systemd ] && keep=systemd # the systemd boot's own, beside the suite's
+cp "$log" "$out/$keep-6.1-console.log"
+debugfs -R "cat /build/test.log" "$run/tree.img" > "$out/$keep-6.1-test.log" 2>/dev/null
 echo "# $kver: rootfs ${t_rootfs}s, tree and initramfs ${t_prep}s, VM ${t_vm}s (qemu exit $qrc);" \
 	"in the VM: $(mark cpus | sed 's/ mem_kb / CPUs, /') kB, tests from $(mark suite_begin | cut -d' ' -f1)s" \
 	"to $(echo "$end" | cut -d' ' -f2)s; VM's run.sh: ${summary:-no summary};" \
-	"console $out/suite-6.1-console.log, VM's test log $out/suite-6.1-test.log"
+	"console $out/$keep-6.1-console.log, VM's test log $out/$keep-6.1-test.log"
 [ -z "$problem" ] && [ "${end%% *}" = rc=0 ]

@@ -16,6 +16,40 @@ off() {
 	sleep 30
 }
 
+if [ "$*" = systemd ]; then
+	# The installed package under a real systemd as PID 1: the root disk (a snapshot)
+	# gets one unit that runs tests/kernels/vm_systemd.sh once the system is up;
+	# systemd mounts, loads and starts everything else as on any Debian 12 host.
+	mount -t proc proc /proc
+	mount -o remount,rw /
+	mark kernel "$(uname -r)"
+	mark cpus "$(nproc)" mem_kb "$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
+	cat > /etc/systemd/system/sw-vmtest.service <<EOF
+[Unit]
+Description=smtpwatch tests under systemd
+Wants=multi-user.target
+After=multi-user.target
+[Service]
+Type=oneshot
+WorkingDirectory=$repo
+StandardOutput=tty
+StandardError=tty
+TTYPath=/dev/ttyS0
+Environment=HOME=/root LANG=C.UTF-8 TERM=dumb
+ExecStart=/bin/bash tests/kernels/vm_systemd.sh $budget
+EOF
+	# The serial console is the tests' own: no login prompt on it.
+	ln -sf /dev/null /etc/systemd/system/serial-getty@ttyS0.service
+	ln -sf /dev/null /etc/systemd/system/getty@tty1.service
+	tr -d - < /proc/sys/kernel/random/uuid > /etc/machine-id
+	: > /etc/smtpwatch-vm-test # tests/kernels/systemd_unit.py runs only where this is
+	umount /proc
+	exec /lib/systemd/systemd --unit=sw-vmtest.service
+	mount -t proc proc /proc
+	mark no_systemd
+	off
+fi
+
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 [ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev
