@@ -166,6 +166,103 @@ static struct bhv_proc *proc_get(struct bhv_table *t, const struct bhv_session *
 	return p;
 }
 
+#define BHV_STATE_MAGIC 0x31534842u /* "BHS1" */
+
+struct bhv_state_hdr {
+	uint32_t magic;
+	uint32_t rec_size; /* sizeof(struct bhv_proc) */
+	uint32_t count;
+	uint32_t pad;
+};
+
+int bhv_save(const struct bhv_table *t, FILE *f)
+{
+	struct bhv_state_hdr h = { BHV_STATE_MAGIC, sizeof(struct bhv_proc), t->count, 0 };
+
+	if (fwrite(&h, sizeof(h), 1, f) != 1)
+		return -EIO;
+	for (const struct bhv_proc *p = t->lru_tail; p; p = p->lru_prev) {
+		struct bhv_proc rec = *p;
+
+		rec.next = rec.lru_prev = rec.lru_next = NULL;
+		if (fwrite(&rec, sizeof(rec), 1, f) != 1)
+			return -EIO;
+	}
+	return 0;
+}
+
+#define TERMINATE(a) ((a)[sizeof(a) - 1] = 0)
+#define CLAMP(v, max) ((v) = (v) < 0 ? 0 : (v) > (max) ? (max) : (v))
+
+/* A record from a file: counts within their arrays, every string terminated. */
+static void proc_sanitize(struct bhv_proc *p)
+{
+	p->next = p->lru_prev = p->lru_next = NULL;
+	TERMINATE(p->entity_id);
+	TERMINATE(p->name);
+	TERMINATE(p->exe);
+	TERMINATE(p->user);
+	TERMINATE(p->container_id);
+	TERMINATE(p->last_helo);
+	p->sess_head %= BHV_MAX_SESS;
+	CLAMP(p->n_dests, BHV_MAX_DESTS);
+	CLAMP(p->n_helos, BHV_MAX_HELOS);
+	for (int i = 0; i < BHV_MAX_HELOS; i++)
+		TERMINATE(p->helos[i].text);
+	CLAMP(p->n_rejects, 4);
+	CLAMP(p->rejects_head, 3);
+	for (int i = 0; i < 4; i++)
+		TERMINATE(p->rejects[i]);
+	CLAMP(p->n_lists, BHV_MAX_LISTS);
+	for (int i = 0; i < BHV_MAX_LISTS; i++)
+		TERMINATE(p->lists[i]);
+}
+
+long bhv_load(struct bhv_table *t, FILE *f)
+{
+	struct bhv_state_hdr h;
+	long n = 0;
+
+	size_t got = fread(&h, 1, sizeof(h), f);
+
+	if (!got && feof(f))
+		return 0; /* a file from before the evidence was kept */
+	if (got != sizeof(h) || h.magic != BHV_STATE_MAGIC)
+		return -EINVAL;
+	if (h.rec_size != sizeof(struct bhv_proc))
+		return -EPROTO;
+	for (uint32_t i = 0; i < h.count; i++) {
+		struct bhv_proc *p = malloc(sizeof(*p)), *q;
+		uint32_t b;
+
+		if (!p)
+			return -ENOMEM;
+		if (fread(p, sizeof(*p), 1, f) != 1) {
+			free(p);
+			return -EINVAL;
+		}
+		proc_sanitize(p);
+		b = bucket(t, p->pid, p->start_ns);
+		for (q = t->buckets[b]; q && (q->pid != p->pid || q->start_ns != p->start_ns);)
+			q = q->next;
+		if (q) { /* already seen by this agent: its own record stays */
+			free(p);
+			continue;
+		}
+		if (t->count >= t->cfg.max_procs && t->lru_tail) {
+			proc_remove(t, t->lru_tail);
+			t->evicted++;
+		}
+		/* Oldest first: each one pushed becomes the most recently seen. */
+		p->next = t->buckets[b];
+		t->buckets[b] = p;
+		lru_push(t, p);
+		t->count++;
+		n++;
+	}
+	return n;
+}
+
 static void copy_text(char *dst, size_t len, const char *src)
 {
 	snprintf(dst, len, "%s", src ? src : "");

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum bhv_rule {
 	BHV_HELO_VARIES,   /* one process, several HELOs */
@@ -119,6 +120,14 @@ uint32_t bhv_sessions_in_window(const struct bhv_table *t, const struct bhv_proc
 int bhv_dests_in_window(const struct bhv_table *t, const struct bhv_proc *p, uint64_t now_ns);
 /* True once per window per process when score reaches the threshold. */
 bool bhv_should_alert(struct bhv_table *t, struct bhv_proc *p, int score, uint64_t now_ns);
+/*
+ * The table for the next agent (a restart with --pin): every process record,
+ * least recently seen first, behind a header naming the record's size. bhv_load
+ * takes back what bhv_save wrote (a record of another size is not read: -EPROTO)
+ * and returns how many processes it took, or -errno.
+ */
+int bhv_save(const struct bhv_table *t, FILE *f);
+long bhv_load(struct bhv_table *t, FILE *f);
 const char *bhv_rule_name(enum bhv_rule r);
 int bhv_rule_weight(const struct bhv_cfg *c, enum bhv_rule r);
 /* Known MTA executables: postfix's smtp, exim, sendmail, OpenSMTPD, plus cfg->mtas. */

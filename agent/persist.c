@@ -17,6 +17,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "smtpwatch.skel.h"
+#include "behaviour.h"
 #include "log.h"
 #include "ifaces.h"
 #include "persist.h"
@@ -424,7 +425,7 @@ static int save_one(FILE *f, const struct sw_session *s)
 }
 
 int sw_persist_save_sessions(const struct sw_persist *p, const struct sw_sessions *t,
-			     const char *path)
+			     const struct bhv_table *bhv, const char *path)
 {
 	struct state_hdr h = { STATE_MAGIC, SW_ABI_HASH, p->meta ? p->meta->generation : 0,
 			       sizeof(struct sw_connect), t->count, sizeof(struct sw_session), 0 };
@@ -450,6 +451,8 @@ int sw_persist_save_sessions(const struct sw_persist *p, const struct sw_session
 	err = put(f, &h, sizeof(h));
 	for (const struct sw_session *s = t->oldest; s && !err; s = s->next)
 		err = save_one(f, s);
+	if (!err && bhv)
+		err = bhv_save(bhv, f);
 	if (fflush(f) || fsync(fileno(f)))
 		err = err ?: -errno;
 	if (fclose(f))
@@ -532,7 +535,8 @@ static int load_one(FILE *f, struct sw_session *s)
 	return err;
 }
 
-long sw_persist_load_sessions(const struct sw_persist *p, struct sw_sessions *t, const char *path)
+long sw_persist_load_sessions(const struct sw_persist *p, struct sw_sessions *t,
+			      struct bhv_table *bhv, const char *path, long *procs)
 {
 	struct state_hdr h;
 	long n = 0;
@@ -540,6 +544,7 @@ long sw_persist_load_sessions(const struct sw_persist *p, struct sw_sessions *t,
 	FILE *f;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
+	*procs = 0;
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	/* Read once: whatever happens, the next agent must not take it back again. */
@@ -581,6 +586,8 @@ long sw_persist_load_sessions(const struct sw_persist *p, struct sw_sessions *t,
 		}
 		n++;
 	}
+	/* After the sessions, the evidence per process (absent in older files). */
+	*procs = err ? err : bhv ? bhv_load(bhv, f) : 0;
 	fclose(f);
 	return err ? err : n;
 }

@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct bhv_table;
+
 #define SW_DEFAULT_PIN_DIR "/sys/fs/bpf/smtpwatch"
 
 struct sw_sessions;
@@ -43,6 +45,7 @@ struct sw_persist {
 	struct sw_meta *meta;
 	uint64_t prev_pid;
 	uint64_t restored;     /* sessions taken back from the state file */
+	uint64_t procs_restored; /* processes whose evidence came back with them */
 	uint64_t lost_sessions; /* open when the previous agent died */
 	uint64_t lost_lines;    /* assigned a sequence, never written */
 	uint64_t fresh_maps;    /* pinned maps that could not be reused */
@@ -63,10 +66,14 @@ void sw_persist_close(struct sw_persist *p, bool clean);
 /* `smtpwatch cleanup`: remove what a pinned agent left. Returns an exit code. */
 int sw_persist_cleanup(const char *dir, const char *state_file, bool quiet);
 
-/* The sessions the agent has open, for the next one. 0 or -errno. */
+/* The sessions the agent has open, and its per-process evidence (bhv, may be NULL),
+ * for the next one. 0 or -errno. */
 int sw_persist_save_sessions(const struct sw_persist *p, const struct sw_sessions *t,
-			     const char *path);
-/* Take them back; the file is removed once read. Returns the count or -errno. */
-long sw_persist_load_sessions(const struct sw_persist *p, struct sw_sessions *t, const char *path);
+			     const struct bhv_table *bhv, const char *path);
+/* Take them back; the file is removed once read. Returns the count of sessions or
+ * -errno; *procs gets the processes whose evidence came back, or -errno for it alone
+ * (a file without it, or with another build's records). */
+long sw_persist_load_sessions(const struct sw_persist *p, struct sw_sessions *t,
+			      struct bhv_table *bhv, const char *path, long *procs);
 
 #endif

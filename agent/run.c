@@ -397,6 +397,8 @@ static cJSON *status_answer(const char *cmd, const cJSON *req, void *ctx)
 		if (a->ps.resumed) {
 			cJSON_AddBoolToObject(ps, "previous_clean", a->ps.was_clean);
 			cJSON_AddNumberToObject(ps, "sessions_restored", (double)a->ps.restored);
+			cJSON_AddNumberToObject(ps, "processes_restored",
+						(double)a->ps.procs_restored);
 			cJSON_AddNumberToObject(ps, "sessions_lost", (double)a->ps.lost_sessions);
 			cJSON_AddNumberToObject(ps, "lines_lost", (double)a->ps.lost_lines);
 			cJSON_AddNumberToObject(ps, "restarts", (double)a->ps.meta->restarts);
@@ -642,6 +644,7 @@ static void report_resume(struct agent *a, uint64_t queued)
 	r = sw_obj(ev, "smtpwatch.resume");
 	cJSON_AddBoolToObject(r, "clean", p->was_clean);
 	cJSON_AddNumberToObject(r, "sessions_restored", (double)p->restored);
+	cJSON_AddNumberToObject(r, "processes_restored", (double)p->procs_restored);
 	cJSON_AddNumberToObject(r, "sessions_lost", (double)p->lost_sessions);
 	cJSON_AddNumberToObject(r, "lines_lost", (double)p->lost_lines);
 	cJSON_AddNumberToObject(r, "queued_bytes", (double)queued);
@@ -729,18 +732,24 @@ static int setup(struct agent *a)
 		return EX_SW_UNAVAILABLE;
 	state_path(a);
 	if (a->ps.resumed) {
-		long n = sw_persist_load_sessions(&a->ps, &a->tbl, a->state_file);
+		long procs, n = sw_persist_load_sessions(&a->ps, &a->tbl, &a->evidence.bhv,
+							  a->state_file, &procs);
 		uint64_t used = 0, size = 0;
 
 		if (n < 0)
 			pr_warn("cannot take back the sessions in %s: %s\n", a->state_file, strerror((int)-n));
+		else if (procs < 0)
+			pr_warn("cannot take back the evidence per process in %s (%s): the windows start afresh\n",
+				a->state_file, procs == -EPROTO ? "another build's records" : strerror((int)-procs));
 		a->ps.restored = n > 0 ? (uint64_t)n : 0;
+		a->ps.procs_restored = procs > 0 ? (uint64_t)procs : 0;
 		/* The sequence goes on from the last line the previous agent wrote. */
 		a->out.sequence = a->ps.meta->seq_flushed;
 		sw_loader_ring_fill(&a->ld, &used, &size);
 		report_resume(a, used);
-		pr_info("resumed from %s: %lu sessions taken back, %lu lost, %lu bytes queued\n",
-			a->ps.dir, (unsigned long)a->ps.restored, (unsigned long)a->ps.lost_sessions,
+		pr_info("resumed from %s: %lu sessions and %lu processes' evidence taken back, %lu lost, %lu bytes queued\n",
+			a->ps.dir, (unsigned long)a->ps.restored, (unsigned long)a->ps.procs_restored,
+			(unsigned long)a->ps.lost_sessions,
 			(unsigned long)used);
 	} else {
 		unlink(a->state_file); /* for other maps: its flows are gone */
@@ -803,7 +812,8 @@ static void teardown(struct agent *a)
 			int err;
 
 			expire(a, false); /* what is due now is reported now */
-			err = sw_persist_save_sessions(&a->ps, &a->tbl, a->state_file);
+			err = sw_persist_save_sessions(&a->ps, &a->tbl, &a->evidence.bhv,
+						       a->state_file);
 			if (err) {
 				pr_warn("cannot save the open sessions in %s (%s): reporting them now\n",
 					a->state_file, strerror(-err));

@@ -52,6 +52,23 @@ s.close()
 """ % PORT
 
 
+# N SMTP sessions with a desktop's HELO, a line on stdout after them, then, after a
+# line on stdin, M more: one process whose evidence spans an agent's restart.
+BOT = r"""
+import smtplib, sys, json, os
+def sessions(n):
+    for _ in range(n):
+        c = smtplib.SMTP("127.0.0.1", %d, local_hostname="DESKTOP-4F2K9QX", timeout=5)
+        c.ehlo("DESKTOP-4F2K9QX")
+        c.mail("promo@bulk.test.invalid")
+        c.quit()
+sessions(int(sys.argv[1]))
+os.write(1, (json.dumps({"pid": os.getpid()}) + "\n").encode())
+sys.stdin.readline()
+sessions(int(sys.argv[2]))
+""" % PORT
+
+
 class PinnedAgent:
     """An agent with --pin, its pin directory, output file and socket kept across restarts."""
 
@@ -205,6 +222,53 @@ def test_sigterm_restart_loses_nothing():
         expect_eq(check_schema(a, "sigterm_restart_schema_and_sequence"), 0, "schema and sequence")
 
 
+def test_evidence_windows_span_a_restart():
+    # --rate 3: the third session in a minute trips RATE; with the HELO's own rules
+    # (60) that scores 80 and alerts, once per window. Three sessions before the
+    # restart, three after: the windows carried over, the first one after already
+    # trips RATE and none alerts again; started afresh, the sixth would alert twice.
+    with Case() as c:
+        c.agent.extra = ["--rate", "3"]
+        a = c.agent.start()
+        bot = ns.popen([PY, "-c", BOT, "3", "3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE)
+        line = bot.stdout.readline()
+        if not line:
+            raise AssertionError(f"bot did not finish its first sessions: "
+                                 f"{bot.communicate(timeout=10)[1][-300:]!r}")
+        pid = json.loads(line)["pid"]
+        deadline = time.time() + 10
+        while len(sessions(a, pid)) < 3:
+            expect(time.time() < deadline, "the first three sessions were not reported")
+            time.sleep(0.1)
+        alert = a.wait_for(lambda e: get(e, "event.action") == "smtp_alert"
+                           and get(e, "process.pid") == pid, what="the bot's alert")
+        expect_eq(get(alert, "smtpwatch.alert.sessions"), 3, "sessions at the alert")
+        expect_eq(a.stop(), 0, "agent exit code on SIGTERM")
+        a.start()
+        res = a.wait_for(lambda e: get(e, "event.action") == "agent_resumed", what="agent_resumed")
+        expect(get(res, "smtpwatch.resume.processes_restored", 0) >= 1,
+               f"processes restored: {get(res, 'smtpwatch.resume')}")
+        bot.stdin.write(b"go\n")
+        bot.stdin.flush()
+        _, err = bot.communicate(timeout=30)
+        expect_eq(bot.returncode, 0, f"bot exit ({err.strip()[-200:]})")
+        deadline = time.time() + 10
+        while len(sessions(a, pid)) < 6:
+            expect(time.time() < deadline, f"{len(sessions(a, pid))} of 6 sessions reported")
+            time.sleep(0.1)
+        after = sorted(sessions(a, pid), key=lambda e: get(e, "event.sequence"))[3:]
+        for ev in after:
+            expect("RATE" in get(ev, "rule.name", []),
+                   f"RATE on session {get(ev, 'event.sequence')} after the restart: "
+                   f"{get(ev, 'rule.name')}")
+        time.sleep(0.5)
+        alerts = [e for e in a.read_events()
+                  if get(e, "event.action") == "smtp_alert" and get(e, "process.pid") == pid]
+        expect_eq(len(alerts), 1, "alerts for the bot across the restart")
+        a.stop()
+
+
 def test_kill9_restart_counts_the_loss():
     with Case() as c:
         a = c.agent.start()
@@ -321,7 +385,8 @@ def main():
             if not shutil.which(t):
                 raise Skip(f"{t} is not installed")
     except Skip as e:
-        for n in ("sigterm_restart_loses_nothing", "kill9_restart_counts_the_loss",
+        for n in ("sigterm_restart_loses_nothing", "evidence_windows_span_a_restart",
+                  "kill9_restart_counts_the_loss",
                   "pinned_enforcement_stays_until_cleanup",
                   "cleanup_refused_while_running_and_unpinned_stop_leaves_nothing",
                   "incompatible_build_starts_afresh", "no_bpffs_runs_unpinned"):
@@ -330,7 +395,8 @@ def main():
     with Netns(NS) as n:
         ns = n
         with SmtpSink(ns, f"127.0.0.1:{PORT}", count=50):
-            return run_cases([test_sigterm_restart_loses_nothing, test_kill9_restart_counts_the_loss,
+            return run_cases([test_sigterm_restart_loses_nothing, test_evidence_windows_span_a_restart,
+                              test_kill9_restart_counts_the_loss,
                               test_pinned_enforcement_stays_until_cleanup,
                               test_cleanup_refused_while_running_and_unpinned_stop_leaves_nothing,
                               test_incompatible_build_starts_afresh, test_no_bpffs_runs_unpinned])

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Per-process behaviour rules over sliding windows, and alert once per window. */
+#include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include "behaviour.h"
 #include "check.h"
@@ -177,6 +181,88 @@ static void test_bounded_table(void)
 	bhv_free(&t);
 }
 
+/* A saved table comes back whole, in LRU order, and goes on counting and alerting. */
+static void test_save_and_load(void)
+{
+	struct bhv_cfg c;
+	struct bhv_table t, u;
+	struct bhv_proc *p;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	bhv_cfg_default(&c);
+	CHECK(!bhv_init(&t, &c));
+	for (int i = 1; i <= 6; i++) {
+		struct bhv_session s = sess(70, i * SEC, i, 25, i % 2 ? "a.example" : "b.example", "/x");
+
+		bhv_observe(&t, &s, &p);
+	}
+	CHECK(bhv_should_alert(&t, p, 100, 7 * SEC));
+	{
+		struct bhv_session s = sess(71, 8 * SEC, 1, 25, "c.example", "/y");
+
+		bhv_observe(&t, &s, &p); /* 71 is now the most recent */
+	}
+	f = open_memstream(&buf, &len);
+	CHECK(f && !bhv_save(&t, f));
+	fclose(f);
+
+	CHECK(!bhv_init(&u, &c));
+	f = fmemopen(buf, len, "r");
+	CHECK(f && bhv_load(&u, f) == 2);
+	fclose(f);
+	CHECK(u.count == 2 && u.lru_head && u.lru_head->pid == 71 && u.lru_tail->pid == 70);
+	{
+		struct bhv_session s = sess(70, 9 * SEC, 7, 25, "a.example", "/x");
+		uint32_t r = bhv_observe(&u, &s, &p);
+
+		CHECK(p == u.lru_head && p->sessions_total == 7);
+		CHECK(bhv_dests_in_window(&u, p, 9 * SEC) == 7);
+		CHECK(r & (1u << BHV_FANOUT));
+		CHECK(r & (1u << BHV_HELO_VARIES));
+		CHECK(!bhv_should_alert(&u, p, 100, 9 * SEC)); /* alerted before the restart */
+	}
+	bhv_free(&u);
+
+	/* Another build's records are not read; a cut file is refused; no file part at
+	 * all (a state file from before) is nothing to take. */
+	CHECK(!bhv_init(&u, &c));
+	((uint32_t *)buf)[1] ^= 1;
+	f = fmemopen(buf, len, "r");
+	CHECK(bhv_load(&u, f) == -EPROTO);
+	fclose(f);
+	((uint32_t *)buf)[1] ^= 1;
+	f = fmemopen(buf, len - 1, "r");
+	CHECK(bhv_load(&u, f) == -EINVAL);
+	fclose(f);
+	f = fmemopen(buf, 1, "r");
+	CHECK(fgetc(f) != EOF && bhv_load(&u, f) == 0);
+	fclose(f);
+	bhv_free(&u);
+
+	/* Hostile counts and unterminated text are brought within their arrays. */
+	{
+		struct bhv_proc *rec = (struct bhv_proc *)(buf + 16);
+
+		memset(rec->exe, 'A', sizeof(rec->exe));
+		rec->n_dests = 1 << 30;
+		rec->n_helos = -5;
+		rec->rejects_head = 99;
+		rec->sess_head = 1u << 31;
+		CHECK(!bhv_init(&u, &c));
+		f = fmemopen(buf, len, "r");
+		CHECK(bhv_load(&u, f) == 2);
+		fclose(f);
+		p = u.lru_tail;
+		CHECK(p->n_dests == BHV_MAX_DESTS && p->n_helos == 0 && p->rejects_head <= 3 &&
+		      p->sess_head < BHV_MAX_SESS && strlen(p->exe) == sizeof(p->exe) - 1);
+		bhv_free(&u);
+	}
+	free(buf);
+	bhv_free(&t);
+}
+
 int main(void)
 {
 	RUN(test_fanout);
@@ -185,5 +271,6 @@ int main(void)
 	RUN(test_session_rules_and_wire);
 	RUN(test_alert_once_per_window);
 	RUN(test_bounded_table);
+	RUN(test_save_and_load);
 	CHECK_EXIT();
 }
