@@ -24,7 +24,6 @@ EVENTS = "/var/log/smtpwatch/events.json"
 SOCK = "/run/smtpwatch/smtpwatch.sock"
 PIN = "/sys/fs/bpf/smtpwatch"
 CLIENT = os.path.join(ROOT, "tests", "integration", "smtp_client.py")
-sink = None
 
 
 class Service(Agent):
@@ -190,7 +189,6 @@ CASES = [test_installed_and_started_by_systemd, test_sessions_attributed_inside_
 
 
 def main():
-    global sink
     if os.getpid() == 1 or not os.path.isdir("/run/systemd/system") or \
             not os.path.exists("/etc/smtpwatch-vm-test"):
         for c in CASES:
@@ -200,7 +198,10 @@ def main():
     sink = subprocess.Popen(["smtp-sink", "-u", "nobody", "127.0.0.1:2525", "64"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)
+        deadline = time.time() + 10
+        while not run("ss", "-Hltn", "sport = :2525").stdout.strip():
+            expect(time.time() < deadline and sink.poll() is None, "smtp-sink does not listen")
+            time.sleep(0.1)
         return run_cases(CASES)
     finally:
         sink.kill()
