@@ -375,10 +375,14 @@ static __always_inline __u32 policy_match(struct task_struct *task, __u8 family,
 	return SW_POLICY_DENY;
 }
 
-/* The parent chain up to init, nearest first: its members may exit before we read it. */
+/*
+ * The parent chain up to init, nearest first: its members may exit before we read it.
+ * task is the BTF-typed current task: each field is a direct load the verifier checks
+ * (a fault reads 0), a fraction of a bpf_probe_read_kernel call each.
+ */
 static __always_inline void fill_ancestors(struct sw_connect *e, struct task_struct *task)
 {
-	struct task_struct *t = BPF_CORE_READ(task, real_parent);
+	struct task_struct *t = task->real_parent;
 	__u32 n = 0;
 	int i;
 
@@ -393,15 +397,15 @@ static __always_inline void fill_ancestors(struct sw_connect *e, struct task_str
 		__builtin_memset(a->comm, 0, sizeof(a->comm));
 		if (!t || n != (__u32)i)
 			continue;
-		pid = BPF_CORE_READ(t, tgid);
+		pid = t->tgid;
 		if (!pid)
 			continue;
 		a->pid = pid;
-		gl = BPF_CORE_READ(t, group_leader);
-		a->start_ns = BPF_CORE_READ(gl, start_time);
-		BPF_CORE_READ_STR_INTO(&a->comm, gl, comm);
+		gl = t->group_leader;
+		a->start_ns = gl->start_time;
+		__builtin_memcpy(a->comm, gl->comm, sizeof(a->comm));
 		n++;
-		t = pid == 1 ? NULL : BPF_CORE_READ(t, real_parent);
+		t = pid == 1 ? NULL : t->real_parent;
 	}
 	e->n_ancestors = n;
 }
@@ -409,14 +413,14 @@ static __always_inline void fill_ancestors(struct sw_connect *e, struct task_str
 /* This process's exec record, or its parent's when it forked without exec. */
 static __always_inline struct sw_exec *lookup_exec(struct task_struct *task, __u32 tgid)
 {
-	__u64 start = BPF_CORE_READ(task, group_leader, start_time);
-	__u32 ptgid = BPF_CORE_READ(task, real_parent, tgid);
+	__u64 start = task->group_leader->start_time;
+	__u32 ptgid = task->real_parent->tgid;
 	struct sw_exec *x = bpf_map_lookup_elem(&execs, &tgid);
 
 	if (x && x->start_ns == start)
 		return x;
 	x = bpf_map_lookup_elem(&execs, &ptgid);
-	if (x && x->start_ns == BPF_CORE_READ(task, real_parent, group_leader, start_time))
+	if (x && x->start_ns == task->real_parent->group_leader->start_time)
 		return x;
 	return NULL;
 }
@@ -463,10 +467,10 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __
 	e->gid = uid_gid >> 32;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->netns_cookie = bpf_get_netns_cookie(ctx);
-	e->start_ns = BPF_CORE_READ(task, group_leader, start_time);
-	ptgid = BPF_CORE_READ(task, real_parent, tgid);
+	e->start_ns = task->group_leader->start_time;
+	ptgid = task->real_parent->tgid;
 	e->ppid = ptgid;
-	e->parent_start_ns = BPF_CORE_READ(task, real_parent, group_leader, start_time);
+	e->parent_start_ns = task->real_parent->group_leader->start_time;
 	e->dst.family = family;
 	e->dst.pad = 0;
 	e->dst.pad2 = 0;
@@ -479,12 +483,13 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, __u8 family, __
 	}
 	/* The process's name, not the calling thread's: an io_uring SQPOLL thread
 	 * (iou-sqp-PID) or a worker thread connects on behalf of the process. */
-	if (BPF_CORE_READ_STR_INTO(&e->comm, task, group_leader, comm) < 0)
+	__builtin_memcpy(e->comm, task->group_leader->comm, sizeof(e->comm));
+	if (!e->comm[0])
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
-	name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+	name = task->mm->exe_file->f_path.dentry->d_name.name;
 	if (!name || bpf_probe_read_kernel_str(e->exe_name, sizeof(e->exe_name), name) < 0)
 		e->exe_name[0] = 0;
-	name = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, name);
+	name = task->cgroups->dfl_cgrp->kn->name;
 	if (!name || bpf_probe_read_kernel_str(e->cgroup_name, sizeof(e->cgroup_name), name) < 0)
 		e->cgroup_name[0] = 0;
 	e->exe_len = 0;
