@@ -135,23 +135,39 @@ void bhv_free(struct bhv_table *t)
 	t->buckets = NULL;
 }
 
+/* A new record becomes the most recently seen; the least recently seen makes room. */
+static void proc_insert(struct bhv_table *t, struct bhv_proc *p)
+{
+	uint32_t b;
+
+	if (t->count >= t->cfg.max_procs && t->lru_tail) {
+		proc_remove(t, t->lru_tail);
+		t->evicted++;
+	}
+	b = bucket(t, p->pid, p->start_ns);
+	p->next = t->buckets[b];
+	t->buckets[b] = p;
+	lru_push(t, p);
+	t->count++;
+}
+
+static struct bhv_proc *proc_find(const struct bhv_table *t, uint32_t pid, uint64_t start)
+{
+	struct bhv_proc *p = t->buckets[bucket(t, pid, start)];
+
+	while (p && (p->pid != pid || p->start_ns != start))
+		p = p->next;
+	return p;
+}
+
 static struct bhv_proc *proc_get(struct bhv_table *t, const struct bhv_session *s)
 {
-	uint32_t b = bucket(t, s->pid, s->start_ns);
-	struct bhv_proc *p;
+	struct bhv_proc *p = proc_find(t, s->pid, s->start_ns);
 
-	for (p = t->buckets[b]; p; p = p->next)
-		if (p->pid == s->pid && p->start_ns == s->start_ns)
-			break;
 	if (p) {
 		lru_unlink(t, p);
 		lru_push(t, p);
 		return p;
-	}
-	if (t->count >= t->cfg.max_procs && t->lru_tail) {
-		proc_remove(t, t->lru_tail);
-		t->evicted++;
-		b = bucket(t, s->pid, s->start_ns);
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -159,10 +175,7 @@ static struct bhv_proc *proc_get(struct bhv_table *t, const struct bhv_session *
 	p->pid = s->pid;
 	p->start_ns = s->start_ns;
 	p->first_ns = s->now_ns;
-	p->next = t->buckets[b];
-	t->buckets[b] = p;
-	lru_push(t, p);
-	t->count++;
+	proc_insert(t, p);
 	return p;
 }
 
@@ -220,10 +233,10 @@ static void proc_sanitize(struct bhv_proc *p)
 
 long bhv_load(struct bhv_table *t, FILE *f)
 {
+	struct bhv_proc *head = NULL, **tail = &head, *p;
 	struct bhv_state_hdr h;
-	long n = 0;
-
 	size_t got = fread(&h, 1, sizeof(h), f);
+	long n = 0, err = 0;
 
 	if (!got && feof(f))
 		return 0; /* a file from before the evidence was kept */
@@ -231,36 +244,33 @@ long bhv_load(struct bhv_table *t, FILE *f)
 		return -EINVAL;
 	if (h.rec_size != sizeof(struct bhv_proc))
 		return -EPROTO;
-	for (uint32_t i = 0; i < h.count; i++) {
-		struct bhv_proc *p = malloc(sizeof(*p)), *q;
-		uint32_t b;
-
-		if (!p)
-			return -ENOMEM;
-		if (fread(p, sizeof(*p), 1, f) != 1) {
+	/* All or nothing: a cut file takes back no record. */
+	for (uint32_t i = 0; i < h.count && !err; i++) {
+		p = malloc(sizeof(*p));
+		if (!p) {
+			err = -ENOMEM;
+		} else if (fread(p, sizeof(*p), 1, f) != 1) {
 			free(p);
-			return -EINVAL;
+			err = -EINVAL;
+		} else {
+			proc_sanitize(p);
+			*tail = p;
+			tail = &p->next;
 		}
-		proc_sanitize(p);
-		b = bucket(t, p->pid, p->start_ns);
-		for (q = t->buckets[b]; q && (q->pid != p->pid || q->start_ns != p->start_ns);)
-			q = q->next;
-		if (q) { /* already seen by this agent: its own record stays */
+	}
+	/* In file order, oldest first: each becomes the most recently seen. A record
+	 * twice in the file counts once. */
+	while ((p = head)) {
+		head = p->next;
+		p->next = NULL;
+		if (err || proc_find(t, p->pid, p->start_ns)) {
 			free(p);
 			continue;
 		}
-		if (t->count >= t->cfg.max_procs && t->lru_tail) {
-			proc_remove(t, t->lru_tail);
-			t->evicted++;
-		}
-		/* Oldest first: each one pushed becomes the most recently seen. */
-		p->next = t->buckets[b];
-		t->buckets[b] = p;
-		lru_push(t, p);
-		t->count++;
+		proc_insert(t, p);
 		n++;
 	}
-	return n;
+	return err ? err : n;
 }
 
 static void copy_text(char *dst, size_t len, const char *src)

@@ -235,6 +235,7 @@ static void test_save_and_load(void)
 	((uint32_t *)buf)[1] ^= 1;
 	f = fmemopen(buf, len - 1, "r");
 	CHECK(bhv_load(&u, f) == -EINVAL);
+	CHECK(u.count == 0); /* all or nothing */
 	fclose(f);
 	f = fmemopen(buf, 1, "r");
 	CHECK(fgetc(f) != EOF && bhv_load(&u, f) == 0);
