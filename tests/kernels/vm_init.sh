@@ -10,6 +10,10 @@ shift 2
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root LANG=C.UTF-8 TERM=dumb
 mark() { echo "@@SW $*"; }
+mark_machine() { # what the host checks the VM by (needs /proc)
+	mark kernel "$(uname -r)"
+	mark cpus "$(nproc)" mem_kb "$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
+}
 off() {
 	sync
 	echo o > /proc/sysrq-trigger # power off now: PID 1 must not exit
@@ -22,8 +26,7 @@ if [ "$*" = systemd ]; then
 	# systemd mounts, loads and starts everything else as on any Debian 12 host.
 	mount -t proc proc /proc
 	mount -o remount,rw /
-	mark kernel "$(uname -r)"
-	mark cpus "$(nproc)" mem_kb "$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
+	mark_machine
 	cat > /etc/systemd/system/sw-vmtest.service <<EOF
 [Unit]
 Description=smtpwatch tests under systemd
@@ -70,8 +73,7 @@ ip link set lo up
 for m in sch_ingress cls_bpf veth; do
 	modprobe "$m" || mark modprobe_failed "$m"
 done
-mark kernel "$(uname -r)"
-mark cpus "$(nproc)" mem_kb "$(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
+mark_machine
 
 cd "$repo" || { mark no_repo "$repo"; off; }
 mark suite_begin "$(cut -d' ' -f1 /proc/uptime)"
